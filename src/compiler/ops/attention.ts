@@ -1,0 +1,91 @@
+// TMSA, the time-dependent multi-head self-attention of DiffiT [P §3.2 Eq 3-6], as one IR op.
+// Its parameters and costs are declared here; the runtime lowerings implement:
+//   q = x_s·W_qs + x_t·W_qt,  k = x_s·W_ks + x_t·W_kt,  v = x_s·W_vs + x_t·W_vt        (Eq 3-5)
+//   Attn = Softmax(q·kᵀ/√d + B)·v                                                    (Eq 6)
+// inside non-overlapping w×w windows, with B from a Swin-style relative position table.
+// The spatial and temporal projections are fused as [OFF] does: qkv (C→3C) and qkv_temb (T→3C),
+// each output split as (3, heads, C/heads). The ablation modes of Table 6 change only where
+// the time token enters.
+import type { OpAttrs } from "../ir/types.ts";
+import type { OpDef, ParamSpec } from "./op-def.ts";
+import { expectRank, lastDim } from "./op-def.ts";
+
+/** Entries of the relative position table: (2w−1)² offsets. */
+export const biasTableRows = (window: number) => (2 * window - 1) ** 2;
+
+/** Modes whose attention reads the time token. */
+export const usesTimeToken = (mode: OpAttrs["window-attention"]["mode"]) =>
+  mode === "tmsa" || mode === "time-in-bias";
+
+export const windowAttention: OpDef<"window-attention"> = {
+  infer(a, [x, t]) {
+    const bad = expectRank(x, 4, "window-attention input");
+    if (bad || !x) return bad ?? "missing input";
+    const [, h, w, c] = x.shape;
+    if (c !== a.width) return `window-attention expects width ${a.width}, got ${c}`;
+    if (typeof h !== "number" || typeof w !== "number" || h % a.window || w % a.window) {
+      return `window ${a.window} does not tile a ${h}×${w} grid`;
+    }
+    if (a.width % a.heads) return `${a.heads} heads do not divide width ${a.width}`;
+    if (usesTimeToken(a.mode)) {
+      if (!t || t.shape.length !== 2 || lastDim(t) !== a.timeWidth)
+        return `mode ${a.mode} needs a [N, ${a.timeWidth}] time token`;
+    }
+    return x;
+  },
+  params(a) {
+    const c = a.width;
+    const bias = (role: string, n: number): ParamSpec[] =>
+      a.qkvBias ? [{ role, shape: [n], init: { kind: "zeros" } }] : [];
+    const rows = biasTableRows(a.window);
+    const out: ParamSpec[] = [
+      { role: "qkv.weight", shape: [c, 3 * c], init: { kind: "xavier-uniform", fanIn: c, fanOut: 3 * c } },
+      ...bias("qkv.bias", 3 * c),
+    ];
+    if (a.mode === "tmsa") {
+      out.push(
+        {
+          role: "qkv_temb.weight",
+          shape: [a.timeWidth, 3 * c],
+          init: { kind: "xavier-uniform", fanIn: a.timeWidth, fanOut: 3 * c },
+        },
+        ...bias("qkv_temb.bias", 3 * c),
+      );
+    }
+    if (a.mode === "time-in-bias") {
+      // Table 6 F: the time token yields a per-sample correction of the whole bias table.
+      out.push(
+        {
+          role: "temb_bias.weight",
+          shape: [a.timeWidth, rows * a.heads],
+          init: { kind: "xavier-uniform", fanIn: a.timeWidth, fanOut: rows * a.heads },
+        },
+        { role: "temb_bias.bias", shape: [rows * a.heads], init: { kind: "zeros" } },
+      );
+    }
+    if (a.relativePositionBias) {
+      out.push({
+        role: "relative_position_bias_table",
+        shape: [rows, a.heads],
+        init: { kind: "trunc-normal", std: 0.02 },
+      });
+    }
+    out.push(
+      { role: "proj.weight", shape: [c, c], init: { kind: "xavier-uniform", fanIn: c, fanOut: c } },
+      { role: "proj.bias", shape: [c], init: { kind: "zeros" } },
+    );
+    return out;
+  },
+  macs(a, [x]) {
+    const tokens = Number(x?.shape[1]) * Number(x?.shape[2]);
+    const c = a.width;
+    const temporal =
+      a.mode === "tmsa"
+        ? a.timeWidth * 3 * c
+        : a.mode === "time-in-bias"
+          ? a.timeWidth * biasTableRows(a.window) * a.heads
+          : 0;
+    // QKᵀ and AV: each token meets the w² tokens of its window, over all C = heads·d channels.
+    return { linear: tokens * 4 * c * c + temporal, attention: 2 * tokens * a.window * a.window * c };
+  },
+};

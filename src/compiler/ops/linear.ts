@@ -1,0 +1,23 @@
+// A dense layer over the last axis: y = x·W + b with W as [in, out].
+import type { OpDef } from "./op-def.ts";
+import { f32, lastDim, perSample, weightInit } from "./op-def.ts";
+
+export const linear: OpDef<"linear"> = {
+  infer(a, [x]) {
+    if (!x) return "missing input";
+    if (lastDim(x) !== a.inFeatures) return `linear expects last axis ${a.inFeatures}, got ${lastDim(x)}`;
+    return f32([...x.shape.slice(0, -1), a.outFeatures]);
+  },
+  params: (a) => [
+    {
+      role: "weight",
+      shape: [a.inFeatures, a.outFeatures],
+      init: weightInit(a.init, a.inFeatures, a.outFeatures),
+    },
+    ...(a.bias ? [{ role: "bias", shape: [a.outFeatures], init: { kind: "zeros" as const } }] : []),
+  ],
+  macs: (a, [x]) => ({
+    linear: (x ? perSample(x.shape) / a.inFeatures : 0) * a.inFeatures * a.outFeatures,
+    attention: 0,
+  }),
+};

@@ -1,0 +1,93 @@
+// The front end: read → compose (extends) → expand variants → validate (zod) → derived
+// defaults → semantic checks. Every stage collects diagnostics; none throws on bad input.
+import { createHash } from "node:crypto";
+import { composeSpec, expandVariants, type SpecInstance } from "./compose.ts";
+import { type Diagnostic, hasErrors } from "./diagnostics.ts";
+import type { ReadOptions } from "./load/read-spec.ts";
+import { type ResolvedSpec, resolveDefaults } from "./resolve-defaults.ts";
+import { modelSpec } from "./schema/spec.ts";
+import { issuesToDiagnostics } from "./schema-issues.ts";
+import { semanticChecks } from "./semantic-checks.ts";
+
+export interface ResolvedEntry {
+  name: string;
+  /** The file the spec was read from. */
+  file: string;
+  /** Set for specs produced by a file's `variants`. */
+  variant?: string;
+  spec: ResolvedSpec;
+  /** sha256 of the canonical JSON of the resolved spec (first 16 hex digits). */
+  hash: string;
+  /** Warnings (a resolved entry has no errors). */
+  diagnostics: Diagnostic[];
+}
+
+export interface FrontEndResult {
+  file: string;
+  entries: ResolvedEntry[];
+  /** Every error and warning of the file and its variants. */
+  diagnostics: Diagnostic[];
+  ok: boolean;
+}
+
+/** JSON with sorted keys, so equal specs hash equally whatever order their fields were written in. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (typeof v === "object" && v !== null) {
+    const entries = Object.entries(v)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function specHash(spec: ResolvedSpec): string {
+  return createHash("sha256").update(canonicalJson(spec)).digest("hex").slice(0, 16);
+}
+
+/** Validates one instance: schema, derived defaults, semantic checks. */
+export function validateInstance(value: unknown): { spec?: ResolvedSpec; diagnostics: Diagnostic[] } {
+  const parsed = modelSpec.safeParse(value);
+  if (!parsed.success) return { diagnostics: issuesToDiagnostics(parsed.error.issues, value, modelSpec) };
+  const spec = resolveDefaults(parsed.data);
+  return { spec, diagnostics: semanticChecks(spec) };
+}
+
+function place(instance: SpecInstance, ds: Diagnostic[]): Diagnostic[] {
+  return ds.map((d) => ({
+    ...d,
+    location: d.location ?? instance.locate(d.path),
+    ...(instance.variant ? { variant: instance.variant } : {}),
+  }));
+}
+
+export function runFrontEnd(file: string, options: ReadOptions = {}): FrontEndResult {
+  const composed = composeSpec(file, options);
+  const diagnostics: Diagnostic[] = composed.diagnostics.map((d) => ({
+    ...d,
+    location: d.location ?? composed.locate(d.path),
+  }));
+  const entries: ResolvedEntry[] = [];
+  if (!hasErrors(diagnostics)) {
+    const { instances, diagnostics: vds } = expandVariants(composed);
+    diagnostics.push(...vds);
+    for (const inst of instances) {
+      const r = validateInstance(inst.value);
+      const ds = place(inst, r.diagnostics);
+      diagnostics.push(...ds);
+      if (r.spec && !hasErrors(ds)) {
+        entries.push({
+          name: inst.name,
+          file: composed.file,
+          ...(inst.variant ? { variant: inst.variant } : {}),
+          spec: r.spec,
+          hash: specHash(r.spec),
+          diagnostics: ds,
+        });
+      }
+    }
+  }
+  const ok = !hasErrors(diagnostics);
+  return { file: composed.file, entries: ok ? entries : [], diagnostics, ok };
+}
