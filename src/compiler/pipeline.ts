@@ -46,12 +46,13 @@ export function specHash(spec: ResolvedSpec): string {
   return createHash("sha256").update(canonicalJson(spec)).digest("hex").slice(0, 16);
 }
 
-/** Validates one instance: schema, derived defaults, semantic checks. */
+/** Validates one instance: schema, derived defaults, semantic checks. `spec` is set only without errors. */
 export function validateInstance(value: unknown): { spec?: ResolvedSpec; diagnostics: Diagnostic[] } {
   const parsed = modelSpec.safeParse(value);
   if (!parsed.success) return { diagnostics: issuesToDiagnostics(parsed.error.issues, value, modelSpec) };
   const spec = resolveDefaults(parsed.data);
-  return { spec, diagnostics: semanticChecks(spec) };
+  const diagnostics = semanticChecks(spec);
+  return hasErrors(diagnostics) ? { diagnostics } : { spec, diagnostics };
 }
 
 function place(instance: SpecInstance, ds: Diagnostic[]): Diagnostic[] {

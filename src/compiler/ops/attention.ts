@@ -28,7 +28,7 @@ export const windowAttention: OpDef<"window-attention"> = {
     }
     if (a.width % a.heads) return `${a.heads} heads do not divide width ${a.width}`;
     if (usesTimeToken(a.mode)) {
-      if (!t || t.shape.length !== 2 || lastDim(t) !== a.timeWidth)
+      if (t?.shape.length !== 2 || lastDim(t) !== a.timeWidth)
         return `mode ${a.mode} needs a [N, ${a.timeWidth}] time token`;
     }
     return x;

@@ -4,7 +4,7 @@ import { f32, noMacs } from "./op-def.ts";
 
 export const timestepEmbedding: OpDef<"timestep-embedding"> = {
   infer(a, [t]) {
-    if (!t || t.shape.length !== 1) return "timestep-embedding expects a [N] input";
+    if (t?.shape.length !== 1) return "timestep-embedding expects a [N] input";
     return f32([t.shape[0] ?? "N", a.dim]);
   },
   // Fourier features draw fixed random frequencies (EDM's FourierEmbedding); sinusoids have none.
@@ -24,8 +24,7 @@ export const timestepEmbedding: OpDef<"timestep-embedding"> = {
 
 export const labelEmbedding: OpDef<"label-embedding"> = {
   infer(a, [y]) {
-    if (!y || y.shape.length !== 1 || y.dtype !== "int32")
-      return "label-embedding expects an int32 [N] input";
+    if (y?.shape.length !== 1 || y.dtype !== "int32") return "label-embedding expects an int32 [N] input";
     return f32([y.shape[0] ?? "N", a.width]);
   },
   params: (a) => [

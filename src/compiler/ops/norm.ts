@@ -4,7 +4,7 @@ import { lastDim } from "./op-def.ts";
 
 export const groupNorm: OpDef<"group-norm"> = {
   infer(a, [x]) {
-    if (!x || x.shape.length !== 4) return "group-norm expects [N, H, W, C]";
+    if (x?.shape.length !== 4) return "group-norm expects [N, H, W, C]";
     if (lastDim(x) !== a.channels) return `group-norm expects ${a.channels} channels, got ${lastDim(x)}`;
     if (a.channels % a.groups !== 0) return `${a.groups} groups do not divide ${a.channels} channels`;
     return x;

@@ -77,6 +77,7 @@ export const imageFamily = z
       .extend({
         tokenDim: positiveInt().default(512).describe("Width of the time token x_t (T3: 512)."),
       })
+      .describe("Time (noise level) embedding and the time token.")
       .prefault({}),
     conditioning: conditioningSection.prefault({}),
     diffusion: diffusionSection.default({

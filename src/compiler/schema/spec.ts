@@ -63,7 +63,10 @@ const derivedKeys = { ...fileKeys.shape, extends: z.string().describe("Spec file
  * derived spec (with `extends`) whose top-level fields are all optional.
  */
 export const specFileSchema = z.union([
-  z.discriminatedUnion("family", [imageFamily.extend(fileKeys.shape), latentFamily.extend(fileKeys.shape)]),
+  z.discriminatedUnion("family", [
+    imageFamily.extend(fileKeys.shape).describe(imageFamily.description ?? ""),
+    latentFamily.extend(fileKeys.shape).describe(latentFamily.description ?? ""),
+  ]),
   imageFamily.partial().extend(derivedKeys),
   latentFamily.partial().extend(derivedKeys),
 ]);

@@ -1,0 +1,185 @@
+// The `diffit` command line. Exit codes: 0 ok, 1 invalid spec, 2 usage error.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { analyze, groupRows } from "./compiler/analysis.ts";
+import { type Diagnostic, formatDiagnostic } from "./compiler/diagnostics.ts";
+import { buildGraph } from "./compiler/ir/build.ts";
+import { specJsonSchema } from "./compiler/json-schema.ts";
+import { type FrontEndResult, runFrontEnd } from "./compiler/pipeline.ts";
+import { formatReport } from "./compiler/report.ts";
+import { specReferenceMarkdown } from "./compiler/spec-reference.ts";
+
+export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const stdio: Io = {
+  out: (t) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
+};
+
+function printDiagnostics(io: Io, ds: readonly Diagnostic[]): void {
+  for (const d of ds) io.err(formatDiagnostic(d));
+}
+
+function summary(r: FrontEndResult): string {
+  const errors = r.diagnostics.filter((d) => d.severity === "error").length;
+  const warnings = r.diagnostics.length - errors;
+  if (!r.ok) return `✗ ${r.file}: ${errors} error(s)${warnings ? `, ${warnings} warning(s)` : ""}`;
+  const names = r.entries.map((e) => e.name);
+  return `✓ ${r.file}: ${names.length} spec(s) valid${warnings ? ` (${warnings} warning(s))` : ""}: ${names.join(", ")}`;
+}
+
+function load(files: readonly string[], typecheck: boolean): FrontEndResult[] {
+  return files.map((f) => runFrontEnd(f, { typecheck }));
+}
+
+export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command("diffit")
+    .description("Compile DiffiT specs: validate, resolve variants, inspect shapes, parameters and MACs.")
+    .version("0.1.0")
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError()
+    .exitOverride();
+
+  const typecheckOption = new Option("--no-typecheck", "skip the TypeScript checker on .ts specs (faster)");
+
+  program
+    .command("validate")
+    .description("check specs and report every error at once (file:line:column path: message (hint))")
+    .argument("<specs...>", "spec files (.json or .ts)")
+    .option("--json", "print results as JSON")
+    .addOption(typecheckOption)
+    .action((files: string[], o: { json?: boolean; typecheck: boolean }) => {
+      const results = load(files, o.typecheck);
+      if (o.json) {
+        io.out(
+          JSON.stringify(
+            results.map((r) => ({
+              file: r.file,
+              ok: r.ok,
+              specs: r.entries.map((e) => e.name),
+              diagnostics: r.diagnostics,
+            })),
+            null,
+            2,
+          ),
+        );
+      } else {
+        for (const r of results) {
+          printDiagnostics(io, r.diagnostics);
+          io.out(summary(r));
+        }
+      }
+      setExit(results.every((r) => r.ok) ? EXIT.ok : EXIT.invalid);
+    });
+
+  program
+    .command("resolve")
+    .description("print the resolved specs: extends merged, variants expanded, every default filled in")
+    .argument("<spec>", "spec file")
+    .option("--json", "print one JSON array of {name, hash, spec}")
+    .addOption(typecheckOption)
+    .action((file: string, o: { json?: boolean; typecheck: boolean }) => {
+      const [r] = load([file], o.typecheck);
+      if (!r) return;
+      printDiagnostics(io, r.diagnostics);
+      if (!r.ok) {
+        io.err(summary(r));
+        setExit(EXIT.invalid);
+        return;
+      }
+      const list = r.entries.map((e) => ({ name: e.name, hash: e.hash, spec: e.spec }));
+      if (o.json) io.out(JSON.stringify(list, null, 2));
+      else
+        for (const e of list) io.out(`# ${e.name} (sha256 ${e.hash})\n${JSON.stringify(e.spec, null, 2)}\n`);
+      setExit(EXIT.ok);
+    });
+
+  program
+    .command("inspect")
+    .description("per-layer output shapes, parameters and MACs (linear/conv and attention), with totals")
+    .argument("<spec>", "spec file")
+    .option("--json", "print the analysis as JSON")
+    .option("--depth <n>", "aggregate layers to this many name levels (e.g. 1: top-level modules)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1)
+        throw new CommanderError(EXIT.usage, "diffit.depth", `--depth must be a positive integer, got ${v}`);
+      return n;
+    })
+    .addOption(typecheckOption)
+    .action((file: string, o: { json?: boolean; depth?: number; typecheck: boolean }) => {
+      const [r] = load([file], o.typecheck);
+      if (!r) return;
+      printDiagnostics(io, r.diagnostics);
+      if (!r.ok) {
+        io.err(summary(r));
+        setExit(EXIT.invalid);
+        return;
+      }
+      const reports = r.entries.map((e) => {
+        const a = analyze(buildGraph(e.spec));
+        return { entry: e, analysis: a, rows: o.depth ? groupRows(a.rows, o.depth) : a.rows };
+      });
+      if (o.json) {
+        io.out(
+          JSON.stringify(
+            reports.map(({ entry, analysis, rows }) => ({
+              name: entry.name,
+              hash: entry.hash,
+              family: analysis.family,
+              rows,
+              totals: analysis.totals,
+            })),
+            null,
+            2,
+          ),
+        );
+      } else {
+        io.out(reports.map(({ analysis, rows }) => formatReport(analysis, rows)).join("\n"));
+      }
+      setExit(EXIT.ok);
+    });
+
+  program
+    .command("schema")
+    .description("write the JSON Schema of specs (generated from the zod source), for editors via $schema")
+    .option("-o, --out <file>", "write to this file instead of stdout")
+    .option("--reference", "write the Markdown spec reference instead (docs/spec-reference.md)")
+    .option("--json", "accepted for symmetry: the schema is JSON")
+    .action((o: { out?: string; reference?: boolean }) => {
+      const text = o.reference ? specReferenceMarkdown() : `${JSON.stringify(specJsonSchema(), null, 2)}\n`;
+      if (o.out) {
+        mkdirSync(dirname(o.out), { recursive: true });
+        writeFileSync(o.out, text);
+        io.err(`wrote ${o.out}`);
+      } else {
+        io.out(text);
+      }
+      setExit(EXIT.ok);
+    });
+
+  return program;
+}
+
+/** Runs the CLI on argv and returns the exit code (never calls process.exit). */
+export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync([...argv]);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0 through the same path as usage errors.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw e;
+  }
+  return code;
+}

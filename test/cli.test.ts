@@ -1,0 +1,87 @@
+// The CLI's contract: exit codes 0 ok / 1 invalid spec / 2 usage, --json everywhere,
+// and diagnostics rendered as file:line:column path: message (hint).
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { main } from "../src/cli.ts";
+
+async function run(...args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(["node", "diffit", ...args], { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join(""), err: err.join("") };
+}
+
+describe("diffit CLI", () => {
+  it("validate: 0 for valid specs, with the resolved names", async () => {
+    const r = await run("validate", "specs/tiny-fmnist.json", "specs/diffit-cifar10-table6.json");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("✓ specs/tiny-fmnist.json: 1 spec(s) valid");
+    expect(r.out).toContain("5 spec(s) valid");
+  });
+
+  it("validate: 1 for an invalid spec, each error as file:line:column path: message", async () => {
+    const r = await run("validate", "test/fixtures/compose/bad-base.json");
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /^test\/fixtures\/compose\/bad-base\.json:6:\d+ stages\[0\]\.windowSize: 5 does not divide/m,
+    );
+  });
+
+  it("validate --json: structured diagnostics", async () => {
+    const r = await run("validate", "--json", "test/fixtures/compose/bad-base.json");
+    expect(r.code).toBe(1);
+    const [first] = JSON.parse(r.out) as { ok: boolean; diagnostics: { code: string; path: unknown[] }[] }[];
+    expect(first?.ok).toBe(false);
+    expect(first?.diagnostics[0]).toMatchObject({ code: "DF303", path: ["stages", 0, "windowSize"] });
+  });
+
+  it("resolve --json: every default filled in, variants expanded", async () => {
+    const r = await run("resolve", "--json", "specs/diffit-cifar10-table6.json");
+    expect(r.code).toBe(0);
+    const list = JSON.parse(r.out) as { name: string; hash: string; spec: { attention: { mode: string } } }[];
+    expect(list.map((e) => e.spec.attention.mode)).toEqual([
+      "time-in-bias",
+      "time-in-mlp",
+      "tmsa",
+      "adaln",
+      "tmsa",
+    ]);
+    expect(list.every((e) => /^[0-9a-f]{16}$/.test(e.hash))).toBe(true);
+  });
+
+  it("inspect: a table with totals; --json with rows and totals", async () => {
+    const text = await run("inspect", "specs/tiny-fmnist.json", "--depth", "1");
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(/MACs linear\/conv {2}\S+ per sample/);
+    const json = await run("inspect", "--json", "specs/latent-diffit-imagenet256.json");
+    const [report] = JSON.parse(json.out) as { totals: { params: number }; rows: unknown[] }[];
+    expect(report?.totals.params).toBe(561330144);
+    expect(report?.rows.length).toBeGreaterThan(28 * 8);
+  });
+
+  it("schema: the committed schema/diffit-spec.schema.json is current", async () => {
+    const r = await run("schema");
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(readFileSync("schema/diffit-spec.schema.json", "utf8"));
+  });
+
+  it("schema --reference: the committed docs/spec-reference.md is current", async () => {
+    const r = await run("schema", "--reference");
+    expect(r.out).toBe(readFileSync("docs/spec-reference.md", "utf8"));
+    expect(r.out).toContain("| `stages[].windowSize` | integer (> 0) | required |");
+  });
+
+  it("exits 2 on usage errors and 0 on --help", async () => {
+    expect((await run("frobnicate")).code).toBe(2);
+    expect((await run("validate")).code).toBe(2);
+    expect((await run("inspect", "specs/tiny-fmnist.json", "--depth", "zero")).code).toBe(2);
+    expect((await run("--help")).code).toBe(0);
+    expect((await run("inspect", "--help")).code).toBe(0);
+  });
+
+  it("exits 1 for a missing file, naming it", async () => {
+    const r = await run("validate", "specs/nope.json");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("cannot read specs/nope.json");
+  });
+});
