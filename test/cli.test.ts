@@ -23,7 +23,7 @@ describe("diffit CLI", () => {
     const r = await run("validate", "test/fixtures/compose/bad-base.json");
     expect(r.code).toBe(1);
     expect(r.err).toMatch(
-      /^test\/fixtures\/compose\/bad-base\.json:6:\d+ stages\[0\]\.windowSize: 5 does not divide/m,
+      /^test\/fixtures\/compose\/bad-base\.json:6:\d+ stages\[0\]\.windowSize: windowSize 5 does not divide/m,
     );
   });
 

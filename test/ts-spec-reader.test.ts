@@ -140,7 +140,10 @@ describe("readTsSpec", { timeout: 60_000 }, () => {
     const doc = readTsSpec(file);
     const errors = doc.diagnostics.filter((d) => d.code === "DF104");
     expect(errors.map((d) => d.location)).toEqual([{ file, line: 7, column: 53 }]);
-    expect(errors[0]?.message).toBe("Type 'string' is not assignable to type 'number'. (TS2322)");
+    expect(errors[0]?.message).toBe(
+      `Type 'string' is not assignable to type 'number'. (TS2322) (got "four")`,
+    );
+    expect(errors[0]?.path).toEqual(["stages", 0, "heads"]);
     // Type errors do not stop static evaluation.
     expect(doc.value).toMatchObject({ stages: [{ heads: "four" }] });
     expect(readTsSpec(file, { typecheck: false }).diagnostics).toEqual([]);

@@ -103,7 +103,15 @@ export function composeSpec(file: string, options: ReadOptions = {}, chain: stri
       return result;
     }
     const base = composeSpec(basePath, options, [...chain, abs]);
-    result.diagnostics.push(...base.diagnostics);
+    const baseFile = display(basePath);
+    for (const d of base.diagnostics) {
+      // A base that cannot be read is this file's error, at its `extends`.
+      if (d.code === "DF101" && d.location?.file === baseFile) {
+        result.diagnostics.push({ ...d, path: ["extends"], location: doc.locate(["extends"]) ?? d.location });
+      } else {
+        result.diagnostics.push(d);
+      }
+    }
     if (!base.value) return result;
     merged = deepMerge(base.value, merged);
     const ownLocate = doc.locate;
@@ -133,44 +141,58 @@ export function expandVariants(spec: ComposedSpec): { instances: SpecInstance[];
     return { instances: [{ name: spec.name, value, locate: spec.locate }], diagnostics: [] };
   const parsed = variantsSection.safeParse(spec.variants);
   if (!parsed.success) {
-    const ds = issuesToDiagnostics(parsed.error.issues, spec.variants, variantsSection).map((d) => ({
-      ...d,
-      path: ["variants", ...d.path],
-    }));
+    const ds = issuesToDiagnostics(parsed.error.issues, spec.variants, variantsSection).map((d) => {
+      const path = ["variants", ...d.path];
+      return { ...d, path, location: spec.locate(path) };
+    });
     return { instances: [], diagnostics: ds };
   }
   const diagnostics: Diagnostic[] = [];
-  const planned: { name: string; settings: { key: string; value: JsonValue; at: SpecPath }[] }[] = [];
-  const matrix = Object.entries(parsed.data.matrix ?? {});
-  if (matrix.length > 0) {
-    const patterns = matrix.map(([key]) => parseVariantPath(key));
-    const labels = patterns.map((p, i) =>
-      typeof p === "string" ? "" : label(matrix[i]?.[0] ?? "", p, false),
-    );
-    const clash = (l: string) => labels.filter((x) => x === l).length > 1;
-    let combos: { key: string; value: JsonValue; at: SpecPath; label: string }[][] = [[]];
-    matrix.forEach(([key, values], i) => {
-      const p = patterns[i];
-      const lab = p === undefined || typeof p === "string" ? key : label(key, p, clash(labels[i] ?? ""));
-      combos = combos.flatMap((c) =>
-        values.map((v) => [...c, { key, value: v, at: ["variants", "matrix", key], label: lab }]),
+  type Setting = { key: string; pattern: PatternSegment[]; value: JsonValue; at: SpecPath };
+  const planned: { name: string; nameAt: SpecPath; settings: Setting[] }[] = [];
+  // Each path is parsed once; a malformed one is reported once, not once per variant.
+  const patterns = new Map<string, PatternSegment[]>();
+  const parse = (key: string, at: SpecPath): PatternSegment[] | undefined => {
+    const known = patterns.get(key);
+    if (known) return known;
+    const p = parseVariantPath(key);
+    if (typeof p === "string") {
+      diagnostics.push(
+        error("DF403", at, p, 'write paths like "depth", "stages[0].depth" or "stages[*].depth"'),
       );
-    });
+      return undefined;
+    }
+    patterns.set(key, p);
+    return p;
+  };
+  const matrix = Object.entries(parsed.data.matrix ?? {}).flatMap(([key, values]) => {
+    const pattern = parse(key, ["variants", "matrix", key]);
+    return pattern ? [{ key, values, pattern }] : [];
+  });
+  if (matrix.length > 0) {
+    const labels = matrix.map((m) => label(m.key, m.pattern, false));
+    const clash = (l: string) => labels.filter((x) => x === l).length > 1;
+    let combos: (Setting & { label: string })[][] = [[]];
+    for (const [i, m] of matrix.entries()) {
+      const lab = label(m.key, m.pattern, clash(labels[i] ?? ""));
+      const at: SpecPath = ["variants", "matrix", m.key];
+      combos = combos.flatMap((c) =>
+        m.values.map((v) => [...c, { key: m.key, pattern: m.pattern, value: v, at, label: lab }]),
+      );
+    }
     for (const c of combos) {
-      planned.push({
-        name: `${spec.name}[${c.map((s) => `${s.label}=${showValue(s.value)}`).join(",")}]`,
-        settings: c,
-      });
+      const name = `${spec.name}[${c.map((s) => `${s.label}=${showValue(s.value)}`).join(",")}]`;
+      planned.push({ name, nameAt: ["variants", "matrix"], settings: c });
     }
   }
-  (parsed.data.include ?? []).forEach((inc, i) => {
-    const settings = Object.entries(inc.set).map(([key, v]) => ({
-      key,
-      value: v,
-      at: ["variants", "include", i, "set", key],
-    }));
-    planned.push({ name: inc.name, settings });
-  });
+  for (const [i, inc] of (parsed.data.include ?? []).entries()) {
+    const settings = Object.entries(inc.set).flatMap(([key, value]) => {
+      const at: SpecPath = ["variants", "include", i, "set", key];
+      const pattern = parse(key, at);
+      return pattern ? [{ key, pattern, value, at }] : [];
+    });
+    planned.push({ name: inc.name, nameAt: ["variants", "include", i, "name"], settings });
+  }
   const seen = new Set<string>();
   const instances: SpecInstance[] = [];
   for (const plan of planned) {
@@ -178,9 +200,9 @@ export function expandVariants(spec: ComposedSpec): { instances: SpecInstance[];
       diagnostics.push(
         error(
           "DF402",
-          ["variants"],
+          plan.nameAt,
           `two variants are named "${plan.name}"`,
-          "give each include a distinct name",
+          "give each variant a distinct name",
         ),
       );
       continue;
@@ -190,23 +212,12 @@ export function expandVariants(spec: ComposedSpec): { instances: SpecInstance[];
     const sources: { written: SpecPath; at: SpecPath }[] = [];
     let ok = true;
     for (const s of plan.settings) {
-      const pattern = parseVariantPath(s.key);
-      if (typeof pattern === "string") {
+      const r = setAtPattern(v, s.pattern, s.value);
+      if ("error" in r) {
         diagnostics.push({
-          ...error(
-            "DF403",
-            s.at,
-            pattern,
-            'write paths like "depth", "stages[0].depth" or "stages[*].depth"',
-          ),
+          ...error("DF401", s.at, `cannot set ${s.key}: ${r.error}`, r.hint),
           variant: plan.name,
         });
-        ok = false;
-        continue;
-      }
-      const r = setAtPattern(v, pattern, s.value);
-      if ("error" in r) {
-        diagnostics.push({ ...error("DF401", s.at, `cannot set ${s.key}: ${r.error}`), variant: plan.name });
         ok = false;
         continue;
       }

@@ -64,6 +64,8 @@ export interface Diagnostic {
   location?: SourceLocation;
   /** Name of the variant the diagnostic belongs to, when it comes from a variant. */
   variant?: string;
+  /** Where to point in the source when `path` may not be written there (a defaulted field). */
+  locateAt?: SpecPath;
 }
 
 export function error(code: DiagnosticCode, path: SpecPath, message: string, hint?: string): Diagnostic {

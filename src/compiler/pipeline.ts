@@ -1,8 +1,9 @@
 // The front end: read → compose (extends) → expand variants → validate (zod) → derived
 // defaults → semantic checks. Every stage collects diagnostics; none throws on bad input.
 import { createHash } from "node:crypto";
+import type { z } from "zod";
 import { composeSpec, expandVariants, type SpecInstance } from "./compose.ts";
-import { type Diagnostic, hasErrors } from "./diagnostics.ts";
+import { type Diagnostic, hasErrors, type SourceLocation } from "./diagnostics.ts";
 import type { ReadOptions } from "./load/read-spec.ts";
 import { type ResolvedSpec, resolveDefaults } from "./resolve-defaults.ts";
 import { modelSpec } from "./schema/spec.ts";
@@ -49,16 +50,47 @@ export function specHash(spec: ResolvedSpec): string {
 /** Validates one instance: schema, derived defaults, semantic checks. `spec` is set only without errors. */
 export function validateInstance(value: unknown): { spec?: ResolvedSpec; diagnostics: Diagnostic[] } {
   const parsed = modelSpec.safeParse(value);
-  if (!parsed.success) return { diagnostics: issuesToDiagnostics(parsed.error.issues, value, modelSpec) };
+  if (!parsed.success) {
+    const diagnostics = issuesToDiagnostics(parsed.error.issues, value, modelSpec);
+    return { diagnostics: [...diagnostics, ...checksWithoutUnknownKeys(value, parsed.error.issues)] };
+  }
   const spec = resolveDefaults(parsed.data);
   const diagnostics = semanticChecks(spec);
   return hasErrors(diagnostics) ? { diagnostics } : { spec, diagnostics };
 }
 
+/**
+ * A misspelt key is the most common mistake; when it is the only kind of schema error, the
+ * spec without those keys still gets its semantic checks, so all errors come in one run.
+ */
+function checksWithoutUnknownKeys(value: unknown, issues: readonly z.core.$ZodIssue[]): Diagnostic[] {
+  if (!issues.every((i) => i.code === "unrecognized_keys")) return [];
+  const copy = structuredClone(value);
+  for (const issue of issues) {
+    if (issue.code !== "unrecognized_keys") continue;
+    let node: unknown = copy;
+    for (const seg of issue.path) node = (node as Record<PropertyKey, unknown>)[seg];
+    for (const key of issue.keys) delete (node as Record<string, unknown>)[key];
+  }
+  const again = modelSpec.safeParse(copy);
+  return again.success ? semanticChecks(resolveDefaults(again.data)) : [];
+}
+
+const sameLocation = (a?: SourceLocation, b?: SourceLocation) =>
+  a?.file === b?.file && a?.line === b?.line && a?.column === b?.column;
+
+/** The location of a diagnostic: its own field when written, else its `locateAt` fallback. */
+function locationOf(instance: SpecInstance, d: Diagnostic): SourceLocation | undefined {
+  const own = instance.locate(d.path);
+  if (!d.locateAt || d.path.length === 0) return own;
+  const written = !sameLocation(own, instance.locate(d.path.slice(0, -1)));
+  return written ? own : instance.locate(d.locateAt);
+}
+
 function place(instance: SpecInstance, ds: Diagnostic[]): Diagnostic[] {
   return ds.map((d) => ({
     ...d,
-    location: d.location ?? instance.locate(d.path),
+    location: d.location ?? locationOf(instance, d),
     ...(instance.variant ? { variant: instance.variant } : {}),
   }));
 }

@@ -61,7 +61,10 @@ function oneIssue(issue: z.core.$ZodIssue, data: unknown, schema: z.core.$ZodTyp
           error("DF205", path, `missing required field (expected ${issue.expected})`, "add it to the spec"),
         ];
       }
-      const expected = issue.expected === "int" ? "an integer" : `a ${issue.expected}`;
+      const expected =
+        issue.expected === "int"
+          ? "an integer"
+          : `${/^[aeiou]/.test(issue.expected) ? "an" : "a"} ${issue.expected}`;
       return [error("DF202", path, `expected ${expected}, got ${typeName(got)} ${show(got)}`)];
     }
     case "too_small":

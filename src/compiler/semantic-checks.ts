@@ -5,9 +5,14 @@ import { type Diagnostic, error, type SpecPath, warning } from "./diagnostics.ts
 import type { ResolvedImageSpec, ResolvedLatentSpec, ResolvedSpec } from "./resolve-defaults.ts";
 
 export function divisors(n: number): number[] {
-  const out: number[] = [];
-  for (let d = 1; d <= n; d++) if (n % d === 0) out.push(d);
-  return out;
+  const small: number[] = [];
+  const large: number[] = [];
+  for (let d = 1; d * d <= n; d++) {
+    if (n % d !== 0) continue;
+    small.push(d);
+    if (d * d !== n) large.unshift(n / d);
+  }
+  return [...small, ...large];
 }
 
 /** Up to three valid values closest to `value`. */
@@ -26,11 +31,12 @@ function mustDivide(
   what: string,
 ): void {
   if (whole % divisor === 0) return;
+  const field = String(path[path.length - 1]);
   out.push(
     error(
       code,
       path,
-      `${divisor} does not divide ${what} (${whole})`,
+      `${field} ${divisor} does not divide ${what}`,
       `use ${nearest(divisors(whole), divisor)}`,
     ),
   );
@@ -38,9 +44,17 @@ function mustDivide(
 
 function checkMlp(out: Diagnostic[], path: SpecPath, ratio: number, width: number): void {
   const hidden = ratio * width;
-  if (Number.isInteger(hidden)) return;
+  // Tolerate float rounding (1.1 × 200 = 220.00000000000003); the IR rounds the width.
+  if (Math.abs(hidden - Math.round(hidden)) < 1e-9 * Math.max(1, hidden)) return;
+  const near = [Math.floor(hidden), Math.ceil(hidden)].map((u) => +(u / width).toFixed(6));
+  const shown = +hidden.toFixed(6);
   out.push(
-    error("DF313", path, `mlpRatio ${ratio} × width ${width} = ${hidden} is not a whole number of units`),
+    error(
+      "DF313",
+      path,
+      `mlpRatio ${ratio} × width ${width} = ${shown} is not a whole number of units`,
+      `use ${near.join(" or ")}`,
+    ),
   );
 }
 
@@ -61,11 +75,20 @@ function checkImage(s: ResolvedImageSpec, out: Diagnostic[]): void {
   }
   // Every tensor that enters a GroupNorm: the tokenizer output, each stage's width, and
   // with concat skips the concatenation that enters the first decoder ResBlock.
-  mustDivide(out, "DF302", ["tokenizer", "channels"], groups, s.tokenizer.channels, "tokenizer channels");
+  if (s.tokenizer.channels % groups !== 0) {
+    out.push(
+      error(
+        "DF302",
+        ["tokenizer", "channels"],
+        `groupNormGroups (${groups}) does not divide the tokenizer channels (${s.tokenizer.channels}) that the first ResBlock normalises`,
+        `use a multiple of ${groups} for tokenizer.channels, or set groupNormGroups to ${nearest(divisors(s.tokenizer.channels), groups)}`,
+      ),
+    );
+  }
   s.stages.forEach((st, i) => {
     const at: SpecPath = ["stages", i];
     const res = s.input.size / 2 ** i;
-    mustDivide(out, "DF301", [...at, "heads"], st.heads, st.channels, `stage ${i} channels`);
+    mustDivide(out, "DF301", [...at, "heads"], st.heads, st.channels, `stage ${i} channels (${st.channels})`);
     if (st.channels % groups !== 0) {
       out.push(
         error(
@@ -76,8 +99,16 @@ function checkImage(s: ResolvedImageSpec, out: Diagnostic[]): void {
         ),
       );
     }
-    if (Number.isInteger(res))
-      mustDivide(out, "DF303", [...at, "windowSize"], st.windowSize, res, `stage ${i} resolution`);
+    if (Number.isInteger(res)) {
+      mustDivide(
+        out,
+        "DF303",
+        [...at, "windowSize"],
+        st.windowSize,
+        res,
+        `the stage ${i} resolution (${res}×${res})`,
+      );
+    }
     checkMlp(out, [...at, "mlpRatio"], st.mlpRatio, st.channels);
     const below = s.stages[i + 1];
     if (s.skip === "concat" && below && (below.channels + st.channels) % groups !== 0) {
@@ -95,15 +126,21 @@ function checkImage(s: ResolvedImageSpec, out: Diagnostic[]): void {
 }
 
 function checkLatent(s: ResolvedLatentSpec, out: Diagnostic[]): void {
-  mustDivide(out, "DF305", ["patchSize"], s.patchSize, s.input.size, "the latent size");
+  mustDivide(out, "DF305", ["patchSize"], s.patchSize, s.input.size, `the latent size (${s.input.size})`);
   const grid = s.input.size / s.patchSize;
-  if (Number.isInteger(grid))
-    mustDivide(out, "DF306", ["window"], s.window, grid, `the token grid (${grid}×${grid})`);
-  mustDivide(out, "DF301", ["heads"], s.heads, s.hidden, "hidden");
+  if (Number.isInteger(grid)) {
+    mustDivide(out, "DF306", ["window"], s.window, grid, `the ${grid}×${grid} token grid`);
+  }
+  mustDivide(out, "DF301", ["heads"], s.heads, s.hidden, `hidden (${s.hidden})`);
   checkMlp(out, ["mlpRatio"], s.mlpRatio, s.hidden);
   if (s.positionEmbedding === "sincos-2d" && s.hidden % 4 !== 0) {
     out.push(
-      error("DF317", ["hidden"], `the 2-D sin-cos table needs hidden divisible by 4, got ${s.hidden}`),
+      error(
+        "DF317",
+        ["hidden"],
+        `the 2-D sin-cos table needs hidden divisible by 4, got ${s.hidden}`,
+        `use ${Math.max(4, s.hidden - (s.hidden % 4))} or ${s.hidden - (s.hidden % 4) + 4}, or positionEmbedding "learned"`,
+      ),
     );
   }
   checkTimeWidth(out, ["time", "sinusoidDim"], s.time.sinusoidDim);
@@ -119,20 +156,31 @@ function checkLatent(s: ResolvedLatentSpec, out: Diagnostic[]): void {
     );
   }
   if (!learned && s.learnSigma) {
-    out.push(
-      warning(
+    const variance = s.diffusion.kind === "ddpm" ? `variance "${s.diffusion.variance}"` : "EDM";
+    out.push({
+      ...warning(
         "DF318",
         ["learnSigma"],
-        "learnSigma doubles the output channels but this diffusion setting never uses them",
+        `learnSigma (default true) doubles the output channels, but ${variance} never uses them`,
         "set learnSigma to false",
       ),
-    );
+      // learnSigma is often not written at all; point at the setting that makes it useless.
+      locateAt: s.diffusion.kind === "ddpm" ? ["diffusion", "variance"] : ["diffusion"],
+    });
   }
 }
 
 function checkTimeWidth(out: Diagnostic[], path: SpecPath, width: number): void {
-  if (width % 2 !== 0)
-    out.push(error("DF312", path, `sinusoid width ${width} must be even (half sin, half cos)`));
+  if (width % 2 !== 0) {
+    out.push(
+      error(
+        "DF312",
+        path,
+        `sinusoid width ${width} must be even (half sin, half cos)`,
+        `use ${Math.max(2, width - 1)} or ${width + 1}`,
+      ),
+    );
+  }
 }
 
 function checkShared(s: ResolvedSpec, out: Diagnostic[]): void {
@@ -173,14 +221,15 @@ function checkShared(s: ResolvedSpec, out: Diagnostic[]): void {
         error(
           "DF316",
           ["conditioning", "nullClass"],
-          "classifier-free guidance needs the null class",
-          "set nullClass to true",
+          `classifier-free guidance (scale ${guidance.scale}) needs the null class`,
+          "set nullClass to true, or sampling.guidance.scale to 1",
         ),
       );
     }
   }
   const dataChannels = s.input.channels;
-  if (guidance.channels !== "all") {
+  // Guided channels matter only when guidance is on (the latent default [0, 1, 2] is then checked too).
+  if (guidance.channels !== "all" && guidance.scale !== 1) {
     guidance.channels.forEach((c, j) => {
       if (c >= dataChannels) {
         out.push(
@@ -212,6 +261,7 @@ function checkShared(s: ResolvedSpec, out: Diagnostic[]): void {
         "DF314",
         ["diffusion", "sigmaMin"],
         `sigmaMin (${d.sigmaMin}) must be below sigmaMax (${d.sigmaMax})`,
+        "EDM uses 0.002 and 80",
       ),
     );
   }
@@ -221,6 +271,7 @@ function checkShared(s: ResolvedSpec, out: Diagnostic[]): void {
         "DF315",
         ["diffusion", "betaEnd"],
         `need betaStart (${d.betaStart}) < betaEnd (${d.betaEnd}) < 1`,
+        "ADM uses 0.0001 and 0.02",
       ),
     );
   }
@@ -231,6 +282,7 @@ function checkShared(s: ResolvedSpec, out: Diagnostic[]): void {
         "DF319",
         ["training", "warmupSteps"],
         `warm-up (${warmupSteps} steps) is longer than training (${steps} steps)`,
+        `use at most ${steps}`,
       ),
     );
   }

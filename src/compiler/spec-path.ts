@@ -1,4 +1,5 @@
 // Paths used by variants: "depth", "attention.mode", "stages[2].windowSize", "stages[*].depth".
+import { formatPath } from "./diagnostics.ts";
 import type { JsonValue } from "./schema/spec.ts";
 
 export type PatternSegment = string | number | "*";
@@ -44,13 +45,14 @@ export function setAtPattern(
   root: Record<string, JsonValue>,
   pattern: readonly PatternSegment[],
   value: JsonValue,
-): { written: (string | number)[][] } | { error: string } {
+): { written: (string | number)[][] } | { error: string; hint?: string } {
   const written: (string | number)[][] = [];
+  let hint: string | undefined;
   const walk = (node: Json, i: number, at: (string | number)[]): string | undefined => {
     const seg = pattern[i];
     const last = i === pattern.length - 1;
     if (seg === "*") {
-      if (!Array.isArray(node)) return `${at.join(".") || "(root)"} is not an array`;
+      if (!Array.isArray(node)) return `${formatPath(at)} is not an array`;
       for (let k = 0; k < node.length; k++) {
         if (last) {
           node[k] = structuredClone(value);
@@ -63,7 +65,14 @@ export function setAtPattern(
       return undefined;
     }
     if (typeof seg === "number") {
-      if (!Array.isArray(node) || seg >= node.length) return `${[...at, seg].join(".")} does not exist`;
+      if (!Array.isArray(node)) return `${formatPath(at)} is not an array`;
+      if (seg >= node.length) {
+        hint =
+          node.length > 0
+            ? `indices of ${formatPath(at)} run from 0 to ${node.length - 1}`
+            : `${formatPath(at)} is empty`;
+        return `${formatPath([...at, seg])} does not exist`;
+      }
       if (last) {
         node[seg] = structuredClone(value);
         written.push([...at, seg]);
@@ -71,7 +80,7 @@ export function setAtPattern(
       }
       return walk(node[seg], i + 1, [...at, seg]);
     }
-    if (seg === undefined || !isObject(node)) return `${at.join(".") || "(root)"} is not an object`;
+    if (seg === undefined || !isObject(node)) return `${formatPath(at)} is not an object`;
     if (last) {
       node[seg] = structuredClone(value);
       written.push([...at, seg]);
@@ -81,5 +90,6 @@ export function setAtPattern(
     return walk(node[seg], i + 1, [...at, seg]);
   };
   const e = walk(root, 0, []);
-  return e ? { error: e } : { written };
+  if (!e) return { written };
+  return hint ? { error: e, hint } : { error: e };
 }

@@ -29,6 +29,19 @@ export class LocationTable {
     }
   }
 
+  /** The deepest written path that starts on `loc`'s line at or before its column (for checker errors). */
+  pathAt(loc: SourceLocation): SpecPath | undefined {
+    let best: { path: SpecPath; column: number } | undefined;
+    for (const [key, at] of this.byKey) {
+      if (at.file !== loc.file || at.line !== loc.line || at.column > loc.column) continue;
+      const path = JSON.parse(key) as SpecPath;
+      if (!best || at.column > best.column || (at.column === best.column && path.length > best.path.length)) {
+        best = { path, column: at.column };
+      }
+    }
+    return best?.path;
+  }
+
   locate = (path: SpecPath): SourceLocation | undefined => {
     for (let n = path.length; n >= 0; n--) {
       const loc = this.byKey.get(JSON.stringify(path.slice(0, n)));

@@ -42,20 +42,81 @@ function evaluate(
   }
 }
 
+/** The last non-blank character before `offset`, and where it is. */
+function previousToken(text: string, offset: number): { ch: string; at: number } {
+  let i = offset - 1;
+  while (i >= 0 && /\s/.test(text[i] ?? "")) i--;
+  return { ch: i >= 0 ? (text[i] ?? "") : "", at: i };
+}
+
+/** jsonc-parser's error codes, said the way a person would fix them. */
+function explain(text: string, e: ParseError): { message: string; hint?: string; offset: number } {
+  const code = printParseErrorCode(e.error);
+  const here = text[e.offset] ?? "";
+  const prev = previousToken(text, e.offset);
+  const atEnd = text.slice(e.offset).trim() === "";
+  switch (code) {
+    case "InvalidCommentToken":
+      return {
+        message: "comments are not allowed in JSON specs",
+        hint: 'put notes in the "description" field',
+        offset: e.offset,
+      };
+    case "InvalidSymbol":
+      return here === "'"
+        ? { message: "JSON strings and keys need double quotes", hint: "replace ' with \"", offset: e.offset }
+        : { message: `unexpected character ${JSON.stringify(here)}`, offset: e.offset };
+    case "PropertyNameExpected":
+    case "ValueExpected":
+      if (prev.ch === "," && /^[}\]]/.test(text.slice(e.offset).trimStart())) {
+        return {
+          message: "trailing comma is not allowed in JSON",
+          hint: "remove the comma",
+          offset: prev.at,
+        };
+      }
+      if (atEnd) return { message: "the file ends before the JSON value is complete", offset: e.offset };
+      return code === "PropertyNameExpected"
+        ? { message: "expected a property name in double quotes", offset: e.offset }
+        : { message: "expected a value", offset: e.offset };
+    case "CommaExpected":
+      // Reported at the next token; the comma belongs after the previous one.
+      return { message: "missing comma", hint: "add a comma after the previous value", offset: prev.at + 1 };
+    case "ColonExpected":
+      return { message: "missing colon after the property name", offset: e.offset };
+    case "CloseBraceExpected":
+      return { message: 'missing "}"', hint: "close the object", offset: e.offset };
+    case "CloseBracketExpected":
+      return { message: 'missing "]"', hint: "close the array", offset: e.offset };
+    case "EndOfFileExpected":
+      return { message: "unexpected content after the end of the spec", offset: e.offset };
+    case "UnexpectedEndOfString":
+      return { message: "unterminated string", offset: e.offset };
+    default:
+      return {
+        message: `JSON syntax error (${code})`,
+        hint: "check commas, quotes and brackets near here",
+        offset: e.offset,
+      };
+  }
+}
+
 export function parseJsonSpec(file: string, text: string): SpecDocument {
   const table = new LocationTable();
   const at = (offset: number): SourceLocation => ({ file, ...lineColumn(text, offset) });
   const errors: ParseError[] = [];
   const root = parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
-  const diagnostics = errors.map((e) => ({
-    ...error(
-      "DF102",
-      [],
-      `${printParseErrorCode(e.error)} in JSON`,
-      "check commas, quotes and brackets near here",
-    ),
-    location: at(e.offset),
-  }));
+  if (text.trim() === "") errors.push({ error: 4 /* ValueExpected */, offset: 0, length: 0 });
+  // One error per line: the parser's follow-up errors on the same line are consequences of the first.
+  const seenLines = new Set<number>();
+  const diagnostics = [];
+  for (const e of errors) {
+    const x = explain(text, e);
+    const location = at(Math.max(0, x.offset));
+    if (seenLines.has(location.line)) continue;
+    seenLines.add(location.line);
+    diagnostics.push({ ...error("DF102", [], x.message, x.hint), location });
+  }
   const value = root && diagnostics.length === 0 ? evaluate(root, [], table, at) : undefined;
   return { file, value, locate: table.locate, diagnostics };
 }

@@ -102,7 +102,10 @@ class ModuleReader {
     if (this.failed) tree = undefined;
     const table = new LocationTable();
     const value = tree && settle(tree, [], table);
-    const doc = { file: this.file, value, locate: table.locate, diagnostics: this.diagnostics };
+    const diagnostics = this.diagnostics.map((d) =>
+      d.code === "DF104" ? placeTypeError(d, table, value) : d,
+    );
+    const doc = { file: this.file, value, locate: table.locate, diagnostics };
     return { doc, exports: new Map(exported.map((name) => [name, this.bound.get(name)])) };
   }
 
@@ -389,6 +392,17 @@ function addSiblings(dir: string): void {
   if (seenDirectories.has(dir)) return;
   seenDirectories.add(dir);
   sharedProject().addSourceFilesAtPaths([join(dir, "*.ts"), `!${join(dir, "*.d.ts")}`]);
+}
+
+/** Gives a checker error the spec path written at its position, and the value found there. */
+function placeTypeError(d: Diagnostic, table: LocationTable, value: unknown): Diagnostic {
+  const path = d.location ? table.pathAt(d.location) : undefined;
+  if (!path || path.length === 0) return d;
+  let v: unknown = value;
+  for (const seg of path)
+    v = typeof v === "object" && v !== null ? (v as Record<string | number, unknown>)[seg] : undefined;
+  const got = v !== undefined && (typeof v !== "object" || v === null) ? ` (got ${JSON.stringify(v)})` : "";
+  return { ...d, path, message: `${d.message}${got}` };
 }
 
 function typeErrors(file: string, sf: SourceFile): Diagnostic[] {

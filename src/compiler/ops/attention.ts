@@ -89,3 +89,24 @@ export const windowAttention: OpDef<"window-attention"> = {
     return { linear: tokens * 4 * c * c + temporal, attention: 2 * tokens * a.window * a.window * c };
   },
 };
+
+/**
+ * Swin relative-position index for a w×w window with row-major token order:
+ *   idx(i, j) = (Δrow + w − 1)·(2w − 1) + (Δcol + w − 1),  Δ = position(i) − position(j).
+ * A derivable constant: emitters compute it, checkpoints never need to carry it.
+ */
+export function relativePositionIndex(window: number): Int32Array {
+  const tokens = window * window;
+  const span = 2 * window - 1;
+  const out = new Int32Array(tokens * tokens);
+  for (let i = 0; i < tokens; i++) {
+    const ri = Math.floor(i / window);
+    const ci = i % window;
+    for (let j = 0; j < tokens; j++) {
+      const rj = Math.floor(j / window);
+      const cj = j % window;
+      out[i * tokens + j] = (ri - rj + window - 1) * span + (ci - cj + window - 1);
+    }
+  }
+  return out;
+}
