@@ -1,0 +1,152 @@
+// IR op → tfjs. One entry per op kind; `satisfies` turns a missing lowering into a type error.
+// Activations are channels-last as in the IR, so no layout conversion is needed here.
+import * as tf from "@tensorflow/tfjs";
+import type { NodeOf, OpKind } from "../../compiler/ir/types.ts";
+import { dense, type Params, windowAttention } from "./window-attention.ts";
+
+export interface LowerContext {
+  training: boolean;
+  /** Seed for dropout masks of this forward pass. */
+  dropoutSeed: number;
+}
+
+type Lowering<K extends OpKind> = (
+  node: NodeOf<K>,
+  inputs: tf.Tensor[],
+  p: Params,
+  ctx: LowerContext,
+) => tf.Tensor;
+
+function first(inputs: tf.Tensor[]): tf.Tensor {
+  const x = inputs[0];
+  if (!x) throw new Error("missing input");
+  return x;
+}
+
+const x4 = (inputs: tf.Tensor[]) => first(inputs) as tf.Tensor4D;
+
+/** GroupNorm over channels-last [N, H, W, C]: statistics per sample and group of C/G channels. */
+function groupNorm(
+  x: tf.Tensor4D,
+  groups: number,
+  eps: number,
+  weight: tf.Tensor,
+  bias: tf.Tensor,
+): tf.Tensor {
+  const [n, h, w, c] = x.shape;
+  const g = tf.reshape(x, [n, h * w, groups, c / groups]);
+  const { mean, variance } = tf.moments(g, [1, 3], true);
+  const normed = tf.reshape(tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, eps))), [n, h, w, c]);
+  return tf.add(tf.mul(normed, weight), bias);
+}
+
+/** GELU with the tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+function geluTanh(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+}
+
+/** Sinusoidal ([OFF] t_embedder) or Fourier (EDM) features of a [N] float input. */
+function timestepFeatures(node: NodeOf<"timestep-embedding">, t: tf.Tensor, p: Params): tf.Tensor {
+  const a = node.attrs;
+  const half = a.dim / 2;
+  let freqs: tf.Tensor;
+  if (a.kind === "fourier") {
+    freqs = tf.mul(p("freqs"), 2 * Math.PI);
+  } else {
+    const k = Float32Array.from({ length: half }, (_, i) => Math.exp((-Math.log(a.maxPeriod) * i) / half));
+    freqs = tf.tensor1d(k);
+  }
+  const args = tf.mul(tf.reshape(t, [-1, 1]), tf.reshape(freqs, [1, half])); // [N, dim/2]
+  const parts = a.layout === "cos-sin" ? [tf.cos(args), tf.sin(args)] : [tf.sin(args), tf.cos(args)];
+  return tf.concat(parts, 1);
+}
+
+export const LOWERINGS = {
+  input: () => {
+    throw new Error("inputs are bound by the executor");
+  },
+  conv2d: (n, ins, p) => {
+    const a = n.attrs;
+    const y = tf.conv2d(x4(ins), p("weight") as tf.Tensor4D, a.stride, a.padding);
+    return a.bias ? tf.add(y, p("bias")) : y;
+  },
+  "conv-transpose2d": (n, ins, p) => {
+    const a = n.attrs;
+    const x = x4(ins);
+    // IR weights are [kh, kw, in, out]; tfjs's transposed conv takes [kh, kw, out, in].
+    const filter = tf.transpose(p("weight"), [0, 1, 3, 2]) as tf.Tensor4D;
+    const [nb, h, w] = x.shape;
+    const up = (s: number) => (s - 1) * a.stride - 2 * a.padding + a.kernel + a.outputPadding;
+    const y = tf.conv2dTranspose(x, filter, [nb, up(h), up(w), a.outChannels], a.stride, a.padding);
+    return tf.add(y, p("bias"));
+  },
+  "avg-pool": (n, ins) => tf.avgPool(x4(ins), n.attrs.size, n.attrs.size, "valid"),
+  resize: (n, ins) => {
+    const x = x4(ins);
+    const size: [number, number] = [x.shape[1] * n.attrs.scale, x.shape[2] * n.attrs.scale];
+    // half-pixel centres match PyTorch's align_corners=False and ONNX's "half_pixel".
+    return n.attrs.mode === "nearest"
+      ? tf.image.resizeNearestNeighbor(x, size, false, true)
+      : tf.image.resizeBilinear(x, size, false, true);
+  },
+  "group-norm": (n, ins, p) => groupNorm(x4(ins), n.attrs.groups, n.attrs.eps, p("weight"), p("bias")),
+  "layer-norm": (n, ins, p) => {
+    const x = first(ins);
+    const { mean, variance } = tf.moments(x, -1, true);
+    const y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, n.attrs.eps)));
+    return n.attrs.affine ? tf.add(tf.mul(y, p("weight")), p("bias")) : y;
+  },
+  linear: (n, ins, p) => dense(first(ins), p("weight"), n.attrs.bias ? p("bias") : undefined),
+  "gelu-tanh": (_n, ins) => geluTanh(first(ins)),
+  silu: (_n, ins) => {
+    const x = first(ins);
+    return tf.mul(x, tf.sigmoid(x));
+  },
+  add: (_n, ins) => ins.slice(1).reduce<tf.Tensor>((acc, t) => tf.add(acc, t), first(ins)),
+  mul: (_n, ins) => ins.slice(1).reduce<tf.Tensor>((acc, t) => tf.mul(acc, t), first(ins)),
+  modulate: (_n, ins) => {
+    const [x, shift, scale] = ins;
+    if (!x || !shift || !scale) throw new Error("modulate needs x, shift and scale");
+    return tf.add(tf.mul(x, tf.add(1, scale)), shift);
+  },
+  dropout: (n, ins, _p, ctx) =>
+    ctx.training && n.attrs.rate > 0
+      ? tf.dropout(first(ins), n.attrs.rate, undefined, ctx.dropoutSeed + n.id)
+      : first(ins),
+  concat: (n, ins) => tf.concat(ins, n.attrs.axis),
+  reshape: (n, ins) =>
+    tf.reshape(
+      first(ins),
+      n.attrs.shape.map((d) => (d === "N" ? -1 : d)),
+    ),
+  slice: (n, ins) => {
+    const x = first(ins);
+    const axis = n.attrs.axis < 0 ? n.attrs.axis + x.rank : n.attrs.axis;
+    const begin = x.shape.map((_, i) => (i === axis ? n.attrs.start : 0));
+    const size = x.shape.map((d, i) => (i === axis ? n.attrs.size : d));
+    return tf.slice(x, begin, size);
+  },
+  unpatchify: (n, ins) => {
+    const x = x4(ins);
+    const [nb, h, w] = x.shape;
+    const { patch, channels } = n.attrs;
+    // Each token's features are ordered (row-in-patch, column-in-patch, channel) [OFF].
+    const grid = tf.reshape(x, [nb, h, w, patch, patch, channels]);
+    return tf.reshape(tf.transpose(grid, [0, 1, 3, 2, 4, 5]), [nb, h * patch, w * patch, channels]);
+  },
+  "add-position": (n, ins, p) =>
+    tf.add(first(ins), tf.reshape(p("table"), [n.attrs.grid, n.attrs.grid, n.attrs.width])),
+  "timestep-embedding": (n, ins, p) => timestepFeatures(n, first(ins), p),
+  "label-embedding": (_n, ins, p) => tf.gather(p("embedding_table.weight"), first(ins)),
+  "window-attention": (n, ins, p) => windowAttention(n.attrs, x4(ins), ins[1], p),
+} satisfies { [K in OpKind]: Lowering<K> };
+
+export function lowerNode<K extends OpKind>(
+  node: NodeOf<K>,
+  inputs: tf.Tensor[],
+  p: Params,
+  ctx: LowerContext,
+): tf.Tensor {
+  return (LOWERINGS[node.op] as Lowering<K>)(node, inputs, p, ctx);
+}
