@@ -1,0 +1,127 @@
+// Weights round-trip through safetensors with the spec in the metadata; a checkpoint for other
+// shapes is refused with every mismatch listed, never partially loaded; corrupt files are refused.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildGraph } from "../src/compiler/ir/build.ts";
+import { specHash, validateInstance } from "../src/compiler/pipeline.ts";
+import {
+  CheckpointMismatchError,
+  checkpointMetadata,
+  loadWeights,
+  saveWeights,
+} from "../src/runtime/checkpoint/model-checkpoint.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  float32Tensor,
+  SafetensorsError,
+  toFloat32,
+} from "../src/runtime/checkpoint/safetensors.ts";
+import { initialValues } from "../src/runtime/init.ts";
+
+const spec = (over: Record<string, unknown> = {}) => {
+  const r = validateInstance({
+    family: "latent",
+    name: "ck",
+    input: { size: 8, channels: 4 },
+    patchSize: 2,
+    hidden: 32,
+    depth: 2,
+    heads: 4,
+    ...over,
+  });
+  if (!r.spec) throw new Error(JSON.stringify(r.diagnostics));
+  return r.spec;
+};
+
+const dir = mkdtempSync(join(tmpdir(), "diffit-ck-"));
+
+function weightsOf(graph: ReturnType<typeof buildGraph>, seed: number) {
+  return new Map(graph.params.map((p) => [p.name, initialValues(p, seed)]));
+}
+
+describe("model checkpoints", () => {
+  const s = spec();
+  const g = buildGraph(s);
+  const meta = checkpointMetadata({ name: s.name, hash: specHash(s), spec: s });
+
+  it("round-trips every parameter bit for bit, with the spec and its hash", () => {
+    const path = join(dir, "a.safetensors");
+    const w = weightsOf(g, 3);
+    saveWeights(path, w, g, meta);
+    const { weights, metadata } = loadWeights(path, g);
+    for (const [name, values] of w) expect(weights.get(name)).toEqual(values);
+    expect(metadata.specHash).toBe(specHash(s));
+    expect(JSON.parse(metadata.spec ?? "{}").hidden).toBe(32);
+  });
+
+  it("refuses a checkpoint of another shape, listing every mismatch", () => {
+    const path = join(dir, "b.safetensors");
+    saveWeights(path, weightsOf(g, 1), g, meta);
+    const other = buildGraph(spec({ hidden: 64, depth: 3 }));
+    let err: unknown;
+    try {
+      loadWeights(path, other);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CheckpointMismatchError);
+    const problems = (err as CheckpointMismatchError).problems;
+    expect(problems).toContain("missing blocks.2.attn.qkv.weight [64, 192]");
+    expect(
+      problems.some((p) => p.startsWith("blocks.0.attn.qkv.weight: shape [32, 96], spec needs [64, 192]")),
+    ).toBe(true);
+    expect((err as Error).message).toContain(`${problems.length} problem(s)`);
+  });
+
+  it("lists unexpected tensors", () => {
+    const path = join(dir, "c.safetensors");
+    const bigger = buildGraph(spec({ depth: 3 }));
+    saveWeights(path, weightsOf(bigger, 1), bigger, meta);
+    expect(() => loadWeights(path, g)).toThrow(/unexpected blocks\.2\.mlp\.fc1\.weight/);
+  });
+});
+
+describe("safetensors", () => {
+  const file = {
+    tensors: new Map([["a", float32Tensor(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3])]]),
+    metadata: { k: "v" },
+  };
+
+  it("aligns the data to 8 bytes and decodes what it encodes", () => {
+    const buf = encodeSafetensors(file);
+    const headerLength = Number(buf.readBigUInt64LE(0));
+    expect((8 + headerLength) % 8).toBe(0);
+    const back = decodeSafetensors(buf);
+    expect(back.metadata).toEqual({ k: "v" });
+    const a = back.tensors.get("a");
+    if (!a) throw new Error("tensor a is missing");
+    expect([...toFloat32(a)]).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it.each([
+    ["truncated", (b: Buffer) => b.subarray(0, b.length - 4), /do not fit/],
+    [
+      "header length beyond the file",
+      (b: Buffer) => (b.writeBigUInt64LE(1n << 40n, 0), b),
+      /exceeds the file/,
+    ],
+    ["not JSON", (b: Buffer) => (b.write("{{{{", 8), b), /not JSON/],
+    ["too short", () => Buffer.alloc(3), /too short/],
+  ])("refuses a %s file", (_name, corrupt, message) => {
+    expect(() => decodeSafetensors(corrupt(Buffer.from(encodeSafetensors(file))))).toThrow(SafetensorsError);
+    expect(() => decodeSafetensors(corrupt(Buffer.from(encodeSafetensors(file))))).toThrow(message);
+  });
+
+  it("a failed save leaves the previous file intact", () => {
+    const path = join(dir, "atomic.safetensors");
+    writeFileSync(path, "previous");
+    const g = buildGraph(spec());
+    const w = weightsOf(g, 0);
+    w.delete("pos_embed");
+    expect(() => saveWeights(path, w, g, {})).toThrow(/no weights for pos_embed/);
+    expect(readFileSync(path, "utf8")).toBe("previous");
+  });
+});
