@@ -105,10 +105,20 @@ describe("safetensors", () => {
     ["truncated", (b: Buffer) => b.subarray(0, b.length - 4), /do not fit/],
     [
       "header length beyond the file",
-      (b: Buffer) => (b.writeBigUInt64LE(1n << 40n, 0), b),
+      (b: Buffer) => {
+        b.writeBigUInt64LE(1n << 40n, 0);
+        return b;
+      },
       /exceeds the file/,
     ],
-    ["not JSON", (b: Buffer) => (b.write("{{{{", 8), b), /not JSON/],
+    [
+      "not JSON",
+      (b: Buffer) => {
+        b.write("{{{{", 8);
+        return b;
+      },
+      /not JSON/,
+    ],
     ["too short", () => Buffer.alloc(3), /too short/],
   ])("refuses a %s file", (_name, corrupt, message) => {
     expect(() => decodeSafetensors(corrupt(Buffer.from(encodeSafetensors(file))))).toThrow(SafetensorsError);

@@ -63,7 +63,9 @@ describe("Conv2DBackpropFilter on wasm (conv weight gradient)", () => {
       );
       const err = await compare(`dW ${name}`, () => {
         const xt = tf.tensor4d(x, xs as [number, number, number, number]);
-        const g = tf.grad((wt: tf.Tensor4D) => tf.sum(tf.square(tf.conv2d(xt, wt, stride, pad))));
+        const g = tf.grad((wt: tf.Tensor) =>
+          tf.sum(tf.square(tf.conv2d(xt, wt as tf.Tensor4D, stride, pad))),
+        );
         return g(tf.tensor4d(w, ws as [number, number, number, number]));
       });
       expect(err).toBeLessThan(TOL * 10); // sums of squares: outputs up to ~1e3
@@ -75,7 +77,9 @@ describe("Conv2DBackpropFilter on wasm (conv weight gradient)", () => {
     const w = randomArray(4 * 4 * 5 * 3, 4);
     const err = await compare("dW conv2dTranspose", () => {
       const xt = tf.tensor4d(x, [2, 4, 4, 3]);
-      const g = tf.grad((wt: tf.Tensor4D) => tf.sum(tf.conv2dTranspose(xt, wt, [2, 8, 8, 5], 2, 1)));
+      const g = tf.grad((wt: tf.Tensor) =>
+        tf.sum(tf.conv2dTranspose(xt, wt as tf.Tensor4D, [2, 8, 8, 5], 2, 1)),
+      );
       return g(tf.tensor4d(w, [4, 4, 5, 3]));
     });
     expect(err).toBeLessThan(TOL);
@@ -101,7 +105,9 @@ describe("Conv2DBackpropInput on wasm (stride 1 as a flipped forward conv)", () 
       );
       const err = await compare(`dx ${name}`, () => {
         const wt = tf.tensor4d(w, ws as [number, number, number, number]);
-        const g = tf.grad((xt: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(xt, wt, stride, pad), 0.5)));
+        const g = tf.grad((xt: tf.Tensor) =>
+          tf.sum(tf.mul(tf.conv2d(xt as tf.Tensor4D, wt, stride, pad), 0.5)),
+        );
         return g(tf.tensor4d(x, xs as [number, number, number, number]));
       });
       expect(err).toBeLessThan(TOL);

@@ -45,6 +45,7 @@ export const DIAGNOSTIC_CODES = {
   DF317: "position table width must be divisible by 4",
   DF318: "learnSigma without learned variance",
   DF319: "warm-up longer than training",
+  DF320: "the network ignores time and class",
   // Composition
   DF401: "variant path does not exist",
   DF402: "duplicate variant name",

@@ -243,6 +243,17 @@ function checkShared(s: ResolvedSpec, out: Diagnostic[]): void {
       }
     });
   }
+  if (s.attention.mode === "time-independent") {
+    out.push(
+      warning(
+        "DF320",
+        ["attention", "mode"],
+        "in time-independent mode nothing reads the time token: the network ignores the noise level" +
+          (classes > 0 ? " and the class label (guidance has no effect)" : ""),
+        'this is an ablation; use "tmsa" for a working model',
+      ),
+    );
+  }
   const d = s.diffusion;
   const needs = sampler === "heun" || sampler === "euler" ? "edm" : "ddpm";
   if (d.kind !== needs) {

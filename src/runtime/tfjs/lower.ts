@@ -40,9 +40,46 @@ function groupNorm(
   return tf.add(tf.mul(normed, weight), bias);
 }
 
+// Up-sampling is written with reshapes, slices and concatenations rather than tf.image.resize*:
+// in tfjs 4.22, ResizeBilinearGrad ignores halfPixelCenters (cpu and wasm) and the cpu
+// ResizeNearestNeighborGrad mis-strides batches > 1, so their gradients are wrong.
+
+export { upsampleBilinear2x, upsampleNearest };
+
+/** Nearest-neighbour ×s: every pixel repeated s×s times (PyTorch "nearest", ONNX asymmetric/floor). */
+function upsampleNearest(x: tf.Tensor4D, s: number): tf.Tensor {
+  const [n, h, w, c] = x.shape;
+  const spread = tf.mul(tf.reshape(x, [n, h, 1, w, 1, c]), tf.ones([1, 1, s, 1, s, 1]));
+  return tf.reshape(spread, [n, h * s, w * s, c]);
+}
+
+/** Bilinear ×2 along one axis with half-pixel centres: out[2i] = ¾x[i] + ¼x[i−1], out[2i+1] = ¾x[i] + ¼x[i+1], edges clamped. */
+function bilinear2xAlong(x: tf.Tensor4D, axis: 1 | 2): tf.Tensor4D {
+  const len = x.shape[axis];
+  const take = (start: number, size: number) => {
+    const begin = [0, 0, 0, 0];
+    const sizes = [...x.shape];
+    begin[axis] = start;
+    sizes[axis] = size;
+    return tf.slice(x, begin, sizes);
+  };
+  const prev = len > 1 ? tf.concat([take(0, 1), take(0, len - 1)], axis) : x;
+  const next = len > 1 ? tf.concat([take(1, len - 1), take(len - 1, 1)], axis) : x;
+  const even = tf.add(tf.mul(x, 0.75), tf.mul(prev, 0.25));
+  const odd = tf.add(tf.mul(x, 0.75), tf.mul(next, 0.25));
+  const [n, h, w, c] = x.shape;
+  const shape: [number, number, number, number] = axis === 1 ? [n, 2 * h, w, c] : [n, h, 2 * w, c];
+  return tf.reshape(tf.stack([even, odd], axis + 1), shape);
+}
+
+function upsampleBilinear2x(x: tf.Tensor4D, scale: number): tf.Tensor {
+  if (scale !== 2) throw new Error(`bilinear up-sampling supports scale 2, got ${scale}`);
+  return bilinear2xAlong(bilinear2xAlong(x, 1), 2);
+}
+
 /** GELU with the tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
 function geluTanh(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
 }
 
@@ -82,14 +119,10 @@ export const LOWERINGS = {
     return tf.add(y, p("bias"));
   },
   "avg-pool": (n, ins) => tf.avgPool(x4(ins), n.attrs.size, n.attrs.size, "valid"),
-  resize: (n, ins) => {
-    const x = x4(ins);
-    const size: [number, number] = [x.shape[1] * n.attrs.scale, x.shape[2] * n.attrs.scale];
-    // half-pixel centres match PyTorch's align_corners=False and ONNX's "half_pixel".
-    return n.attrs.mode === "nearest"
-      ? tf.image.resizeNearestNeighbor(x, size, false, true)
-      : tf.image.resizeBilinear(x, size, false, true);
-  },
+  resize: (n, ins) =>
+    n.attrs.mode === "nearest"
+      ? upsampleNearest(x4(ins), n.attrs.scale)
+      : upsampleBilinear2x(x4(ins), n.attrs.scale),
   "group-norm": (n, ins, p) => groupNorm(x4(ins), n.attrs.groups, n.attrs.eps, p("weight"), p("bias")),
   "layer-norm": (n, ins, p) => {
     const x = first(ins);

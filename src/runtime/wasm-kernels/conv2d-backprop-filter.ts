@@ -1,7 +1,9 @@
 // Conv2DBackpropFilter is not registered for wasm (tfjs 4.22), so no convolution can train there.
-// The weight gradient as one matmul per kernel tap ("shift9" for 3×3): for tap (i, j),
-//   dW[i, j] = x_pad[:, i::s, j::s, :]ᵀ · dy        ([Ci, B·oh·ow] · [B·oh·ow, Co])
-// Measured at ~7 GFLOP/s on wasm; an im2col variant (one big matmul) was slower.
+// The weight gradient is itself a correlation, with the batch playing the role of channels:
+//   dW[i, j, ci, co] = Σ_{b,y,x} x_pad[b, s·y + i, s·x + j, ci] · dy[b, y, x, co]
+//                    = conv2d(x_padᵀ [Ci, Hp, Wp, B], dyᵀ [oh, ow, B, Co], dilation s)[ci, i, j, co]
+// so it runs on XNNPACK's forward convolution. Measured on wasm: 12-20 GFLOP/s, 3-4× faster than
+// one matmul per kernel tap (the approach RUNTIME.md describes) and 10× faster than im2col.
 
 import type { Conv2DBackpropFilterAttrs, KernelConfig, KernelFunc } from "@tensorflow/tfjs";
 import * as tf from "@tensorflow/tfjs";
@@ -14,7 +16,7 @@ type Attrs = Pick<
 
 export function conv2dWeightGradient(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Attrs): tf.Tensor4D {
   if (attrs.dataFormat !== "NHWC") throw new Error("Conv2DBackpropFilter (wasm): only NHWC is supported");
-  const [kh, kw, ci, co] = attrs.filterShape;
+  const [kh, kw, ci] = attrs.filterShape;
   const info = tf.backend_util.computeConv2DInfo(
     x.shape,
     attrs.filterShape,
@@ -25,31 +27,25 @@ export function conv2dWeightGradient(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Att
     false,
     "channelsLast",
   );
-  const { top, bottom, left, right } = info.padInfo;
+  const { top, left } = info.padInfo;
+  const sh = info.strideHeight;
+  const sw = info.strideWidth;
   return tf.tidy(() => {
-    const xp = tf.pad(x, [
+    // Only the rows and columns the forward pass read: (out − 1)·s + k of the padded input.
+    const needH = (info.outHeight - 1) * sh + kh;
+    const needW = (info.outWidth - 1) * sw + kw;
+    const padded = tf.pad(x, [
       [0, 0],
-      [top, bottom],
-      [left, right],
+      [top, Math.max(0, needH - x.shape[1] - top)],
+      [left, Math.max(0, needW - x.shape[2] - left)],
       [0, 0],
     ]);
-    const rows = x.shape[0] * info.outHeight * info.outWidth;
-    const dyMat = tf.reshape(dy, [rows, co]);
-    const taps: tf.Tensor[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const end = [
-          x.shape[0],
-          i + (info.outHeight - 1) * info.strideHeight + 1,
-          j + (info.outWidth - 1) * info.strideWidth + 1,
-          ci,
-        ];
-        const tap = tf.stridedSlice(xp, [0, i, j, 0], end, [1, info.strideHeight, info.strideWidth, 1]);
-        // An explicit transpose keeps the matmul on XNNPACK's fast untransposed path.
-        taps.push(tf.matMul(tf.transpose(tf.reshape(tap, [rows, ci])), dyMat));
-      }
-    }
-    return tf.reshape(tf.stack(taps), [kh, kw, ci, co]);
+    const xp = tf.slice(padded, [0, 0, 0, 0], [x.shape[0], needH, needW, ci]);
+    const xt = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [Ci, H, W, B]
+    const filter = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [oh, ow, B, Co]
+    const dilated = sh === 1 && sw === 1 ? 1 : ([sh, sw] as [number, number]);
+    const g = tf.conv2d(xt, filter, 1, "valid", "NHWC", dilated); // [Ci, kh, kw, Co]
+    return tf.transpose(g, [1, 2, 0, 3]) as tf.Tensor4D;
   });
 }
 
