@@ -7,8 +7,11 @@ import { type Diagnostic, formatDiagnostic } from "./compiler/diagnostics.ts";
 import { buildGraph } from "./compiler/ir/build.ts";
 import { specJsonSchema } from "./compiler/json-schema.ts";
 import { type FrontEndResult, runFrontEnd } from "./compiler/pipeline.ts";
-import { formatReport } from "./compiler/report.ts";
+import { formatReport, humanCount } from "./compiler/report.ts";
 import { specReferenceMarkdown } from "./compiler/spec-reference.ts";
+import { UsageError } from "./errors.ts";
+import { BACKENDS, describeBackend, selectBackend } from "./runtime/backend.ts";
+import { buildAndCheck } from "./runtime/build-model.ts";
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
@@ -163,7 +166,66 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       setExit(EXIT.ok);
     });
 
+  program
+    .command("build")
+    .description(
+      "compile a spec to a tfjs model on the best backend, run one forward pass, optionally save the initial weights",
+    )
+    .argument("<spec>", "spec file (a spec with variants builds each variant)")
+    .option(
+      "--backend <name>",
+      `tfjs backend: ${BACKENDS.join(", ")} (default: the fastest that loads; also DIFFIT_BACKEND)`,
+    )
+    .option("--seed <n>", "initialisation seed (default: training.seed of the spec)", parseInteger("--seed"))
+    .option("-o, --out <file>", "write the initialised weights as safetensors (one spec only)")
+    .option("--json", "print the reports as JSON")
+    .addOption(typecheckOption)
+    .action(
+      async (
+        file: string,
+        o: { backend?: string; seed?: number; out?: string; json?: boolean; typecheck: boolean },
+      ) => {
+        const [r] = load([file], o.typecheck);
+        if (!r) return;
+        printDiagnostics(io, r.diagnostics);
+        if (!r.ok) {
+          io.err(summary(r));
+          setExit(EXIT.invalid);
+          return;
+        }
+        if (o.out && r.entries.length !== 1) {
+          throw new CommanderError(
+            EXIT.usage,
+            "diffit.out",
+            `--out needs a spec with one variant; ${file} has ${r.entries.length}`,
+          );
+        }
+        const backend = await selectBackend(o.backend);
+        io.err(describeBackend(backend));
+        const reports = r.entries.map((e) => buildAndCheck(e, o.seed ?? e.spec.training.seed, o.out));
+        if (o.json) io.out(JSON.stringify({ backend: backend.name, reports }, null, 2));
+        else {
+          for (const b of reports) {
+            const saved = b.checkpoint ? `; weights written to ${b.checkpoint}` : "";
+            io.out(
+              `✓ ${b.name}: ${b.variables} variables, ${humanCount(b.params)} parameters, output [${b.outputShape.join(", ")}], forward ${b.forwardMs.toFixed(0)} ms${saved}`,
+            );
+          }
+        }
+        setExit(EXIT.ok);
+      },
+    );
+
   return program;
+}
+
+function parseInteger(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0)
+      throw new CommanderError(EXIT.usage, "diffit.int", `${flag} must be a non-negative integer, got ${v}`);
+    return n;
+  };
 }
 
 /** Runs the CLI on argv and returns the exit code (never calls process.exit). */
@@ -177,7 +239,16 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version exit 0 through the same path as usage errors.
+      if (e.exitCode !== 0 && e.code.startsWith("diffit.")) io.err(`error: ${e.message}`);
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (e instanceof UsageError) {
+      io.err(`error: ${e.message}`);
+      return EXIT.usage;
+    }
+    if (e instanceof Error && process.env.DIFFIT_DEBUG !== "1") {
+      io.err(`error: ${e.message}`);
+      return EXIT.invalid;
     }
     throw e;
   }

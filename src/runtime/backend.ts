@@ -3,6 +3,7 @@
 // which fails without network access, so a missing package or a failing native load falls
 // through with a one-line reason instead of crashing.
 import * as tf from "@tensorflow/tfjs";
+import { UsageError } from "../errors.ts";
 import { registerWasmKernels } from "./wasm-kernels/register.ts";
 
 export const BACKENDS = ["node-gpu", "node", "wasm", "cpu"] as const;
@@ -68,12 +69,14 @@ export async function selectBackend(
   requested?: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<BackendChoice> {
+  // Production mode: no debug checks, and no "install tfjs-node" banner from the cpu backend.
+  tf.env().set("PROD", true);
   const wanted = requested ?? env.DIFFIT_BACKEND;
   if (wanted !== undefined) {
     if (!isBackendName(wanted))
-      throw new Error(`unknown backend "${wanted}"; use one of ${BACKENDS.join(", ")}`);
+      throw new UsageError(`unknown backend "${wanted}"; use one of ${BACKENDS.join(", ")}`);
     const tfjsName = await load(wanted).catch((e: unknown) => {
-      throw new Error(`backend ${wanted} was requested but cannot run: ${firstLine(e)}`);
+      throw new UsageError(`backend ${wanted} was requested but cannot run: ${firstLine(e)}`);
     });
     await tf.ready();
     return { name: wanted, tfjsName, skipped: [], why: requested ? "--backend" : "DIFFIT_BACKEND" };

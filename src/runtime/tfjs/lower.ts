@@ -44,7 +44,50 @@ function groupNorm(
 // in tfjs 4.22, ResizeBilinearGrad ignores halfPixelCenters (cpu and wasm) and the cpu
 // ResizeNearestNeighborGrad mis-strides batches > 1, so their gradients are wrong.
 
-export { upsampleBilinear2x, upsampleNearest };
+export { subPixelConvTranspose, upsampleBilinear2x, upsampleNearest };
+
+/**
+ * Which kernel tap of a k4 s2 p1 transposed conv feeds output phase `phase` (0 even, 1 odd) from
+ * input offset `tap − 1`: out[2m] = in[m]·W[1] + in[m−1]·W[3];  out[2m+1] = in[m+1]·W[0] + in[m]·W[2].
+ */
+const SUBPIXEL_TAP: readonly (readonly number[])[] = [
+  [3, 1, -1],
+  [-1, 2, 0],
+];
+const subPixelTap = (phase: number, tap: number) => SUBPIXEL_TAP[phase]?.[tap] ?? -1;
+
+let subPixelIndex: tf.Tensor2D | undefined;
+
+/**
+ * ConvTranspose k4 s2 p1 as one 3×3 convolution producing the four output phases as channels,
+ * then a pixel shuffle. The wasm backend runs transposed convolutions with stride 2 on a slow
+ * native kernel (~2.3 GFLOP/s); a forward 3×3 conv runs on XNNPACK (~15), and its gradients
+ * are the fast ones too. W [4, 4, in, out] → K [3, 3, in, (py, px, out)].
+ */
+function subPixelConvTranspose(x: tf.Tensor4D, weight: tf.Tensor4D): tf.Tensor4D {
+  const [, , cin, cout] = weight.shape;
+  if (!subPixelIndex || subPixelIndex.isDisposed) {
+    const idx: number[] = [];
+    for (let ty = 0; ty < 3; ty++)
+      for (let tx = 0; tx < 3; tx++)
+        for (let py = 0; py < 2; py++)
+          for (let px = 0; px < 2; px++) {
+            const ky = subPixelTap(py, ty);
+            const kx = subPixelTap(px, tx);
+            idx.push(ky < 0 || kx < 0 ? -1 : ky * 4 + kx); // -1: no tap (a zero row)
+          }
+    // A one-hot selection [36, 16] (the zero tap selects nothing): a matmul, where a gather
+    // would run wasm's slow GatherV2 and need UnsortedSegmentSum for its gradient.
+    subPixelIndex = tf.keep(tf.oneHot(tf.tensor1d(idx, "int32"), 16, 1, 0, "float32") as tf.Tensor2D);
+  }
+  const taps = tf.matMul(subPixelIndex, tf.reshape(weight, [16, cin * cout]));
+  const k = tf.reshape(taps, [3, 3, 4, cin, cout]);
+  const kernel = tf.reshape(tf.transpose(k, [0, 1, 3, 2, 4]), [3, 3, cin, 4 * cout]) as tf.Tensor4D;
+  const phases = tf.conv2d(x, kernel, 1, 1); // [N, H, W, (py, px, out)]
+  const [n, h, w] = x.shape;
+  const shuffled = tf.transpose(tf.reshape(phases, [n, h, w, 2, 2, cout]), [0, 1, 3, 2, 4, 5]);
+  return tf.reshape(shuffled, [n, 2 * h, 2 * w, cout]);
+}
 
 /** Nearest-neighbour ×s: every pixel repeated s×s times (PyTorch "nearest", ONNX asymmetric/floor). */
 function upsampleNearest(x: tf.Tensor4D, s: number): tf.Tensor {
@@ -77,10 +120,14 @@ function upsampleBilinear2x(x: tf.Tensor4D, scale: number): tf.Tensor {
   return bilinear2xAlong(bilinear2xAlong(x, 1), 2);
 }
 
-/** GELU with the tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+/**
+ * GELU with the tanh approximation: ½x(1 + tanh(u)), u = √(2/π)(x + 0.044715x³). Computed as
+ * x·σ(2u), the same function (½(1 + tanh u) = σ(2u)), because wasm's Sigmoid is vectorised and
+ * its Tanh is ~20× slower.
+ */
 function geluTanh(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+  const twoU = tf.mul(2 * Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
+  return tf.mul(x, tf.sigmoid(twoU));
 }
 
 /** Sinusoidal ([OFF] t_embedder) or Fourier (EDM) features of a [N] float input. */
@@ -111,6 +158,9 @@ export const LOWERINGS = {
   "conv-transpose2d": (n, ins, p) => {
     const a = n.attrs;
     const x = x4(ins);
+    if (a.kernel === 4 && a.stride === 2 && a.padding === 1 && a.outputPadding === 0) {
+      return tf.add(subPixelConvTranspose(x, p("weight") as tf.Tensor4D), p("bias"));
+    }
     // IR weights are [kh, kw, in, out]; tfjs's transposed conv takes [kh, kw, out, in].
     const filter = tf.transpose(p("weight"), [0, 1, 3, 2]) as tf.Tensor4D;
     const [nb, h, w] = x.shape;

@@ -31,12 +31,34 @@ function positionIndex(window: number): tf.Tensor1D {
   return idx;
 }
 
-/** [rows, h] table → per-head bias [h, T, T] for one window. */
+/** Largest one-hot selection matrix used instead of a gather (T²·(2w−1)² floats; w ≤ 8). */
+const ONE_HOT_LIMIT = 4_000_000;
+const selectionCache = new Map<number, tf.Tensor2D>();
+
+/** The relative-position index as a one-hot [T², (2w−1)²] matrix, kept, one per window size. */
+function positionSelection(window: number): tf.Tensor2D {
+  let m = selectionCache.get(window);
+  if (!m || m.isDisposed) {
+    m = tf.keep(tf.oneHot(positionIndex(window), biasTableRows(window), 1, 0, "float32") as tf.Tensor2D);
+    selectionCache.set(window, m);
+  }
+  return m;
+}
+
+/**
+ * [rows, h] table → per-head bias [h, T, T] for one window. Small windows select rows with a
+ * one-hot matmul: on wasm, GatherV2 takes ~5 ms even for tiny tables and its gradient needs the
+ * registered UnsortedSegmentSum, while the matmul and its gradient run on XNNPACK.
+ */
 function gatherBias(table: tf.Tensor, window: number): tf.Tensor3D {
   const t = window * window;
   const heads = table.shape[1] ?? 0;
-  const b = tf.reshape(tf.gather(table, positionIndex(window)), [t, t, heads]);
-  return tf.transpose(b, [2, 0, 1]) as tf.Tensor3D;
+  const rows = biasTableRows(window);
+  const picked =
+    rows >= 2 && t * t * rows <= ONE_HOT_LIMIT
+      ? tf.matMul(positionSelection(window), table as tf.Tensor2D)
+      : tf.gather(table, positionIndex(window));
+  return tf.transpose(tf.reshape(picked, [t, t, heads]), [2, 0, 1]) as tf.Tensor3D;
 }
 
 export function windowAttention(
@@ -51,25 +73,32 @@ export function windowAttention(
   const d = c / heads;
   const w = a.window;
   const tokens = w * w;
-  const optional = (role: string) => (a.qkvBias ? p(role) : undefined);
 
-  // Eq 3-5: q_s = x_s·W_qs + x_t·W_qt (likewise k, v), fused as [OFF] does: one C→3C projection of
-  // the spatial tokens plus one T→3C projection of the time token, broadcast over the grid.
-  let qkv = dense(x, p("qkv.weight"), optional("qkv.bias")); // [N, H, W, 3C]
-  if (a.mode === "tmsa") {
-    if (!temb) throw new Error("TMSA needs the time token");
-    const temporal = dense(temb, p("qkv_temb.weight"), optional("qkv_temb.bias")); // [N, 3C]
-    qkv = tf.add(qkv, tf.reshape(temporal, [n, 1, 1, 3 * c]));
-  }
-
-  // Split q, k, v before the head transpose so every transpose stays at rank 4.
-  const [q, k, v] = tf
-    .split(windowPartition(qkv as tf.Tensor4D, w), 3, 2)
-    .map((m) => tf.transpose(tf.reshape(m, [-1, tokens, heads, d]), [0, 2, 1, 3])) as [
-    tf.Tensor4D,
-    tf.Tensor4D,
-    tf.Tensor4D,
-  ]; // each [B', h, T, d]
+  // Eq 3-5: q_s = x_s·W_qs + x_t·W_qt (likewise k, v). The fused [OFF] weights (C→3C spatial,
+  // T→3C temporal, outputs ordered q, k, v) are sliced per projection: slicing the small weights
+  // is cheaper than splitting the large activations (SplitV is slow on wasm).
+  const third = (role: string, j: number) => {
+    const w = p(role);
+    return w.rank === 2 ? tf.slice(w, [0, j * c], [-1, c]) : tf.slice(w, [j * c], [c]);
+  };
+  const project = (j: number) => {
+    let y = dense(x, third("qkv.weight", j), a.qkvBias ? third("qkv.bias", j) : undefined); // [N, H, W, C]
+    if (a.mode === "tmsa") {
+      if (!temb) throw new Error("TMSA needs the time token");
+      const temporal = dense(
+        temb,
+        third("qkv_temb.weight", j),
+        a.qkvBias ? third("qkv_temb.bias", j) : undefined,
+      ); // [N, C]
+      y = tf.add(y, tf.reshape(temporal, [n, 1, 1, c]));
+    }
+    // Windows, then heads: [B', T, C] → [B', h, T, d], every transpose at rank ≤ 6 on one axis pair.
+    return tf.transpose(
+      tf.reshape(windowPartition(y as tf.Tensor4D, w), [-1, tokens, heads, d]),
+      [0, 2, 1, 3],
+    ) as tf.Tensor4D;
+  };
+  const [q, k, v] = [project(0), project(1), project(2)];
 
   // Eq 6: Attn = Softmax(q·kᵀ/√d + B)·v, with q scaled first as [OFF] does.
   let scores: tf.Tensor = tf.matMul(tf.mul(q, d ** -0.5), k, false, true); // [B', h, T, T]
