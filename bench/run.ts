@@ -2,7 +2,9 @@
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { humanCount, table } from "../src/compiler/report.ts";
+import { describeBackend, selectBackend } from "../src/runtime/backend.ts";
 import { benchFrontEnd, specFiles } from "./front-end.ts";
+import { benchTfjsStep, type StepRow } from "./tfjs-step.ts";
 
 const REPEATS = 7;
 const files = specFiles();
@@ -20,6 +22,16 @@ benchFrontEnd(tsFiles.slice(0, 1), 1, true);
 const firstCheckMs = performance.now() - firstCheck;
 const typed = benchFrontEnd(tsFiles, 3, true);
 
+// tfjs model steps on the selected backend (--backend NAME or DIFFIT_BACKEND).
+const flag = process.argv.indexOf("--backend");
+const backend = await selectBackend(flag > 0 ? process.argv[flag + 1] : undefined);
+process.stderr.write(`${describeBackend(backend)}\n`);
+const quick = process.argv.includes("--quick");
+const steps: StepRow[] = [await benchTfjsStep("specs/tiny-fmnist.json", 64, 3)];
+// Full-width CIFAR needs ~2 GB of activations per sample on wasm (4 GB heap): batch 8 is
+// trained as 8 micro-batches of 1 with averaged gradients, the same update.
+if (!quick) steps.push(await benchTfjsStep("specs/diffit-cifar10.json", 8, 1, 1));
+
 const results = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
@@ -31,6 +43,7 @@ const results = {
     rows,
   },
   typecheck: { firstMs: firstCheckMs, rows: typed },
+  tfjs: { backend: backend.name, steps },
   peakRssBytes: process.resourceUsage().maxRSS * 1024,
   wallMs: performance.now() - started,
 };
@@ -71,6 +84,30 @@ const md = [
     typed.map((r) => [r.file, ms(r.totalMs)]),
     [1],
   ).replace(/^/gm, "    "),
+  "",
+  `## tfjs model on ${backend.name}: one step (median, ms)`,
+  "",
+  "GFLOP/s from the IR's MAC count: 2 FLOPs per MAC, a training step (forward, backward, Adam) as 3 forwards.",
+  "",
+  table(
+    ["spec", "batch", "forward", "GFLOP/s", "train step", "GFLOP/s", "micro-batch"],
+    steps.map((r) => [
+      r.spec,
+      String(r.batch),
+      ms(r.forwardMs),
+      r.forwardGflops.toFixed(2),
+      ms(r.trainStepMs),
+      r.trainGflops.toFixed(2),
+      String(r.microBatch),
+    ]),
+    [1, 2, 3, 4, 5, 6],
+  ).replace(/^/gm, "    "),
+  "",
+  "Where a training step's kernel time goes (tf.profile; kernels that call other kernels count both):",
+  "",
+  ...steps.map(
+    (r) => `- ${r.spec}: ${r.topKernels.map((k) => `${k.kernel} ${(100 * k.share).toFixed(0)}%`).join(", ")}`,
+  ),
   "",
   `Peak RSS: ${humanCount(results.peakRssBytes)}B.`,
   "",

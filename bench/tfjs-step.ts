@@ -5,11 +5,13 @@ import * as tf from "@tensorflow/tfjs";
 import { analyze } from "../src/compiler/analysis.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
+import { accumulateGradients } from "../src/runtime/tfjs/accumulate.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
 
 export interface StepRow {
   spec: string;
   batch: number;
+  microBatch: number;
   forwardMs: number;
   trainStepMs: number;
   forwardGflops: number;
@@ -20,7 +22,16 @@ export interface StepRow {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
-export async function benchTfjsStep(file: string, batch: number, repeats: number): Promise<StepRow> {
+/**
+ * `microBatch` < `batch` splits the training step into micro-batches whose gradients are
+ * averaged (the same update; see accumulate.ts), for models whose activations do not fit.
+ */
+export async function benchTfjsStep(
+  file: string,
+  batch: number,
+  repeats: number,
+  microBatch = batch,
+): Promise<StepRow> {
   const entry = runFrontEnd(file).entries[0];
   if (!entry) throw new Error(`${file} is invalid`);
   const graph = buildGraph(entry.spec);
@@ -39,18 +50,23 @@ export async function benchTfjsStep(file: string, batch: number, repeats: number
   const target = tf.randomNormal([batch, ...shape]);
   const optimizer = tf.train.adam(1e-4);
   const forward = () => {
-    const out = tf.tidy(() => tf.sum(model.forward({ x, t, y })));
+    const out = tf.tidy(() => tf.sum(model.forward({ x, t, y }, { release: true })));
     out.dataSync();
     out.dispose();
   };
+  const parts = Math.ceil(batch / microBatch);
+  const part = (v: tf.Tensor | undefined, i: number) =>
+    v && parts > 1 ? tf.slice(v, i * microBatch, microBatch) : v;
   const train = () => {
-    const loss = optimizer.minimize(
-      () => tf.mean(tf.square(tf.sub(model.forward({ x, t, y }, { training: true }), target))) as tf.Scalar,
-      true,
-      model.trainableVariables,
+    const { grads } = accumulateGradients(model.variables, parts, (i) =>
+      tf.tidy(() => {
+        const inputs = { x: part(x, i) as tf.Tensor, t: part(t, i) as tf.Tensor, y: part(y, i) };
+        const out = model.forward(inputs, { training: true });
+        return tf.mean(tf.square(tf.sub(out, part(target, i) as tf.Tensor))) as tf.Scalar;
+      }),
     );
-    loss?.dataSync();
-    loss?.dispose();
+    optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+    tf.dispose(Object.values(grads));
   };
   forward();
   train();
@@ -80,6 +96,7 @@ export async function benchTfjsStep(file: string, batch: number, repeats: number
   return {
     spec: entry.name,
     batch,
+    microBatch: Math.min(microBatch, batch),
     forwardMs,
     trainStepMs,
     forwardGflops: (2 * macs) / (forwardMs * 1e6),

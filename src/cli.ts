@@ -2,44 +2,22 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Command, CommanderError, Option } from "commander";
+import { EXIT, type Io, load, nonNegativeInt, printDiagnostics, summary } from "./commands/context.ts";
+import { registerSample } from "./commands/sample.ts";
+import { registerTrain } from "./commands/train.ts";
 import { analyze, groupRows } from "./compiler/analysis.ts";
-import { type Diagnostic, formatDiagnostic } from "./compiler/diagnostics.ts";
 import { buildGraph } from "./compiler/ir/build.ts";
 import { specJsonSchema } from "./compiler/json-schema.ts";
-import { type FrontEndResult, runFrontEnd } from "./compiler/pipeline.ts";
 import { formatReport, humanCount } from "./compiler/report.ts";
 import { specReferenceMarkdown } from "./compiler/spec-reference.ts";
 import { UsageError } from "./errors.ts";
 import { BACKENDS, describeBackend, selectBackend } from "./runtime/backend.ts";
 import { buildAndCheck } from "./runtime/build-model.ts";
 
-export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
-
-interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
-
 const stdio: Io = {
   out: (t) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`),
   err: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
 };
-
-function printDiagnostics(io: Io, ds: readonly Diagnostic[]): void {
-  for (const d of ds) io.err(formatDiagnostic(d));
-}
-
-function summary(r: FrontEndResult): string {
-  const errors = r.diagnostics.filter((d) => d.severity === "error").length;
-  const warnings = r.diagnostics.length - errors;
-  if (!r.ok) return `✗ ${r.file}: ${errors} error(s)${warnings ? `, ${warnings} warning(s)` : ""}`;
-  const names = r.entries.map((e) => e.name);
-  return `✓ ${r.file}: ${names.length} spec(s) valid${warnings ? ` (${warnings} warning(s))` : ""}: ${names.join(", ")}`;
-}
-
-function load(files: readonly string[], typecheck: boolean): FrontEndResult[] {
-  return files.map((f) => runFrontEnd(f, { typecheck }));
-}
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command("diffit")
@@ -176,7 +154,11 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       "--backend <name>",
       `tfjs backend: ${BACKENDS.join(", ")} (default: the fastest that loads; also DIFFIT_BACKEND)`,
     )
-    .option("--seed <n>", "initialisation seed (default: training.seed of the spec)", parseInteger("--seed"))
+    .option(
+      "--seed <n>",
+      "initialisation seed (default: training.seed of the spec)",
+      nonNegativeInt("--seed"),
+    )
     .option("-o, --out <file>", "write the initialised weights as safetensors (one spec only)")
     .option("--json", "print the reports as JSON")
     .addOption(typecheckOption)
@@ -216,17 +198,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       },
     );
 
+  registerTrain(program, { io, setExit });
+  registerSample(program, { io, setExit });
   return program;
 }
 
-function parseInteger(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0)
-      throw new CommanderError(EXIT.usage, "diffit.int", `${flag} must be a non-negative integer, got ${v}`);
-    return n;
-  };
-}
+export { EXIT };
 
 /** Runs the CLI on argv and returns the exit code (never calls process.exit). */
 export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {

@@ -141,6 +141,24 @@ describe("initialisation", () => {
   });
 });
 
+describe("inference with release", () => {
+  it("gives the same output and leaves no intermediate behind", () => {
+    const r = runFrontEnd("specs/tiny-fmnist.json").entries[0];
+    if (!r) throw new Error("no spec");
+    const model = TfjsModel.create(buildGraph(r.spec), 0);
+    for (const v of model.trainableVariables) v.assign(tf.randomNormal(v.shape, 0, 0.1));
+    const inputs = inputsFor(model.graph, 2);
+    tf.dispose(model.forward(inputs, { release: true })); // creates the cached index constants
+    const before = tf.memory().numTensors;
+    const kept = model.forward(inputs, { release: true });
+    expect(tf.memory().numTensors).toBe(before + 1);
+    const plain = tf.tidy(() => model.forward(inputs));
+    expect(tf.max(tf.abs(tf.sub(kept, plain))).dataSync()[0]).toBe(0);
+    tf.dispose([kept, plain, inputs.x, inputs.t, ...(inputs.y ? [inputs.y] : [])]);
+    model.dispose();
+  });
+});
+
 describe("no leaks", () => {
   it("tf.memory().numTensors stays constant over 20 training steps", () => {
     const r = runFrontEnd("specs/tiny-fmnist.json").entries[0];

@@ -88,14 +88,16 @@ export class Rng {
     return p;
   }
 
-  /** The generator state, for checkpoints. */
+  /** The generator state, for checkpoints: four words, a flag and the cached normal (JSON-safe). */
   state(): number[] {
-    return [...this.s, this.spare === undefined ? Number.NaN : this.spare];
+    return [...this.s, this.spare === undefined ? 0 : 1, this.spare ?? 0];
   }
 
   restore(state: readonly number[]): void {
+    if (state.length !== 6 || state.some((v) => typeof v !== "number" || !Number.isFinite(v))) {
+      throw new Error(`invalid generator state ${JSON.stringify(state)}`);
+    }
     for (let i = 0; i < 4; i++) this.s[i] = state[i] ?? 0;
-    const spare = state[4];
-    this.spare = spare === undefined || Number.isNaN(spare) ? undefined : spare;
+    this.spare = state[4] === 1 ? state[5] : undefined;
   }
 }

@@ -36,7 +36,7 @@ export class TfjsModel {
     values: (p: ParamDef) => Float32Array,
   ) {
     for (const p of graph.params) {
-      const v = tf.variable(tf.tensor(values(p), [...p.shape], "float32"), p.trainable, p.name);
+      const v = tf.tidy(() => tf.variable(tf.tensor(values(p), [...p.shape], "float32"), p.trainable));
       this.variables.set(p.name, v);
       const own = this.byNode.get(p.node) ?? new Map<string, tf.Variable>();
       own.set(p.name, v);
@@ -62,10 +62,16 @@ export class TfjsModel {
     return [...this.variables.values()].filter((v) => v.trainable);
   }
 
-  /** Runs the graph. Call inside tf.tidy (or tf.variableGrads); intermediates are not disposed here. */
-  forward(inputs: ModelInputs, ctx: Partial<LowerContext> = {}): tf.Tensor {
+  /**
+   * Runs the graph. Call inside tf.tidy (or tf.variableGrads). With `release` (inference only,
+   * never under a gradient tape) each op runs in its own tidy and every intermediate is disposed
+   * after its last use, so memory stays at the live set instead of the whole graph.
+   */
+  forward(inputs: ModelInputs, ctx: Partial<LowerContext> & { release?: boolean } = {}): tf.Tensor {
     const context: LowerContext = { training: ctx.training ?? false, dropoutSeed: ctx.dropoutSeed ?? 0 };
+    const release = ctx.release ?? false;
     const values: tf.Tensor[] = [];
+    const lastUse = release ? this.lastUses() : [];
     for (const node of this.graph.nodes) {
       if (node.op === "input") {
         const bound = inputs[node.attrs.role];
@@ -85,11 +91,30 @@ export class TfjsModel {
         if (!v) throw new Error(`${node.name} reads node ${id} before it ran`);
         return v;
       });
-      values[node.id] = lowerNode(node, ins, p, context);
+      if (!release) {
+        values[node.id] = lowerNode(node, ins, p, context);
+        continue;
+      }
+      const out = tf.tidy(() => lowerNode(node, ins, p, context));
+      values[node.id] = out;
+      for (const id of new Set(node.inputs)) {
+        const v = values[id];
+        // A pass-through op (dropout at inference) returns its input: that tensor lives on.
+        if (lastUse[id] === node.id && this.graph.nodes[id]?.op !== "input" && v && v !== out) v.dispose();
+      }
     }
     const out = values[this.graph.outputs.out ?? -1];
     if (!out) throw new Error("the graph has no output");
     return out;
+  }
+
+  /** For each node, the id of the last node that reads it (the output is read "after" the end). */
+  private lastUses(): number[] {
+    const last: number[] = [];
+    for (const n of this.graph.nodes) for (const id of n.inputs) last[id] = n.id;
+    const out = this.graph.outputs.out;
+    if (out !== undefined) last[out] = Number.POSITIVE_INFINITY;
+    return last;
   }
 
   /** Current weights as plain arrays (read outside any tidy: dataSync inside one is slow on wasm). */

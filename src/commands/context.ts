@@ -1,0 +1,73 @@
+// What every CLI command shares: output streams, exit codes, spec loading and option parsers.
+import { CommanderError } from "commander";
+import { type Diagnostic, formatDiagnostic } from "../compiler/diagnostics.ts";
+import { type FrontEndResult, type ResolvedEntry, runFrontEnd } from "../compiler/pipeline.ts";
+import { InputError, UsageError } from "../errors.ts";
+
+export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export interface CommandContext {
+  io: Io;
+  setExit: (code: number) => void;
+}
+
+export function printDiagnostics(io: Io, ds: readonly Diagnostic[]): void {
+  for (const d of ds) io.err(formatDiagnostic(d));
+}
+
+export function summary(r: FrontEndResult): string {
+  const errors = r.diagnostics.filter((d) => d.severity === "error").length;
+  const warnings = r.diagnostics.length - errors;
+  if (!r.ok) return `✗ ${r.file}: ${errors} error(s)${warnings ? `, ${warnings} warning(s)` : ""}`;
+  const names = r.entries.map((e) => e.name);
+  return `✓ ${r.file}: ${names.length} spec(s) valid${warnings ? ` (${warnings} warning(s))` : ""}: ${names.join(", ")}`;
+}
+
+export function load(files: readonly string[], typecheck: boolean): FrontEndResult[] {
+  return files.map((f) => runFrontEnd(f, { typecheck }));
+}
+
+/** One resolved spec of a file (a file with variants needs `variant`); errors are printed first. */
+export function loadOne(io: Io, file: string, typecheck: boolean, variant?: string): ResolvedEntry {
+  const r = runFrontEnd(file, { typecheck });
+  printDiagnostics(io, r.diagnostics);
+  if (!r.ok) throw new InputError(summary(r));
+  if (variant) {
+    const e = r.entries.find((x) => x.name === variant);
+    if (!e)
+      throw new UsageError(
+        `${file} has no variant "${variant}"; it has ${r.entries.map((x) => x.name).join(", ")}`,
+      );
+    return e;
+  }
+  const [only, ...rest] = r.entries;
+  if (!only || rest.length > 0) {
+    throw new UsageError(
+      `${file} resolves to ${r.entries.length} specs; choose one with --variant (${r.entries.map((x) => x.name).join(", ")})`,
+    );
+  }
+  return only;
+}
+
+function numberParser(flag: string, check: (n: number) => boolean, what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !check(n))
+      throw new CommanderError(EXIT.usage, "diffit.number", `${flag} must be ${what}, got ${v}`);
+    return n;
+  };
+}
+
+export const nonNegativeInt = (flag: string) =>
+  numberParser(flag, (n) => Number.isInteger(n) && n >= 0, "a non-negative integer");
+export const positiveInt = (flag: string) =>
+  numberParser(flag, (n) => Number.isInteger(n) && n > 0, "a positive integer");
+export const positiveNumber = (flag: string) =>
+  numberParser(flag, (n) => Number.isFinite(n) && n > 0, "a positive number");
+export const nonNegativeNumber = (flag: string) =>
+  numberParser(flag, (n) => Number.isFinite(n) && n >= 0, "a non-negative number");

@@ -1,0 +1,87 @@
+// In-memory image datasets in the IR's layout: channels-last float32 in [−1, 1], with integer
+// labels. Every source (IDX, image folders) is converted once to this form.
+import { InputError } from "../../errors.ts";
+import { readIdx } from "./idx.ts";
+
+export interface Dataset {
+  /** [count, size, size, channels], values in [−1, 1]. */
+  images: Float32Array;
+  labels: Int32Array;
+  count: number;
+  size: number;
+  channels: number;
+  classNames: string[];
+  /** Files skipped as unreadable (image folders with --skip-bad). */
+  skipped: number;
+}
+
+export const FASHION_MNIST_CLASSES = [
+  "T-shirt/top",
+  "Trouser",
+  "Pullover",
+  "Dress",
+  "Coat",
+  "Sandal",
+  "Shirt",
+  "Sneaker",
+  "Bag",
+  "Ankle boot",
+];
+
+/**
+ * Places a [h, w] single-channel image of bytes into a size×size canvas: centred with −1
+ * (black) padding when smaller (28 → 32 for MNIST), nearest-neighbour resized when larger.
+ */
+export function fitGray(
+  src: Uint8Array,
+  h: number,
+  w: number,
+  size: number,
+  out: Float32Array,
+  offset: number,
+): void {
+  if (h <= size && w <= size) {
+    const top = Math.floor((size - h) / 2);
+    const left = Math.floor((size - w) / 2);
+    out.fill(-1, offset, offset + size * size);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++)
+        out[offset + (y + top) * size + x + left] = ((src[y * w + x] ?? 0) / 255) * 2 - 1;
+    }
+    return;
+  }
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const sy = Math.min(h - 1, Math.floor(((y + 0.5) * h) / size));
+      const sx = Math.min(w - 1, Math.floor(((x + 0.5) * w) / size));
+      out[offset + y * size + x] = ((src[sy * w + sx] ?? 0) / 255) * 2 - 1;
+    }
+  }
+}
+
+/** An IDX image file and its label file (MNIST / Fashion-MNIST), gzipped or not. */
+export function loadIdxDataset(
+  imagesFile: string,
+  labelsFile: string,
+  size: number,
+  limit?: number,
+): Dataset {
+  const imgs = readIdx(imagesFile);
+  const labs = readIdx(labelsFile);
+  if (imgs.shape.length !== 3)
+    throw new InputError(`${imagesFile}: expected [count, height, width], got [${imgs.shape.join(", ")}]`);
+  if (labs.shape.length !== 1)
+    throw new InputError(`${labelsFile}: expected [count] labels, got [${labs.shape.join(", ")}]`);
+  const [n = 0, h = 0, w = 0] = imgs.shape;
+  if (labs.shape[0] !== n)
+    throw new InputError(`${imagesFile} has ${n} images but ${labelsFile} has ${labs.shape[0]} labels`);
+  const count = Math.min(n, limit ?? n);
+  const images = new Float32Array(count * size * size);
+  for (let i = 0; i < count; i++)
+    fitGray(imgs.data.subarray(i * h * w, (i + 1) * h * w), h, w, size, images, i * size * size);
+  const labels = Int32Array.from(labs.data.subarray(0, count));
+  const maxLabel = labels.reduce((m, l) => Math.max(m, l), 0);
+  const classNames =
+    maxLabel < 10 ? FASHION_MNIST_CLASSES : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
+  return { images, labels, count, size, channels: 1, classNames, skipped: 0 };
+}

@@ -1,0 +1,92 @@
+// Image folders: one sub-folder per class (sorted names become labels 0..K−1), PNG or JPEG files,
+// converted to the spec's channels and resized (nearest) or padded to its resolution.
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { extname, join } from "node:path";
+import jpeg from "jpeg-js";
+import { PNG } from "pngjs";
+import { InputError } from "../../errors.ts";
+import type { Dataset } from "./dataset.ts";
+
+const IMAGE = new Set([".png", ".jpg", ".jpeg"]);
+
+interface Decoded {
+  width: number;
+  height: number;
+  rgba: Uint8Array;
+}
+
+function decode(file: string): Decoded {
+  const buf = readFileSync(file);
+  const ext = extname(file).toLowerCase();
+  if (ext === ".png") {
+    const png = PNG.sync.read(buf);
+    return { width: png.width, height: png.height, rgba: png.data };
+  }
+  const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 512 });
+  return { width: img.width, height: img.height, rgba: img.data };
+}
+
+/** Writes one decoded image into `out` at `offset` as size×size×channels in [−1, 1]. */
+function fit(img: Decoded, size: number, channels: number, out: Float32Array, offset: number): void {
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const sy = Math.min(img.height - 1, Math.floor(((y + 0.5) * img.height) / size));
+      const sx = Math.min(img.width - 1, Math.floor(((x + 0.5) * img.width) / size));
+      const p = (sy * img.width + sx) * 4;
+      const [r = 0, g = 0, b = 0] = [img.rgba[p], img.rgba[p + 1], img.rgba[p + 2]];
+      const o = offset + (y * size + x) * channels;
+      if (channels === 1) out[o] = ((0.299 * r + 0.587 * g + 0.114 * b) / 255) * 2 - 1;
+      else for (let c = 0; c < channels; c++) out[o + c] = (([r, g, b][c] ?? 0) / 255) * 2 - 1;
+    }
+  }
+}
+
+export function loadImageFolder(
+  dir: string,
+  o: { size: number; channels: number; limit?: number; skipBad?: boolean },
+): Dataset {
+  const classNames = readdirSync(dir)
+    .filter((d) => statSync(join(dir, d)).isDirectory())
+    .sort();
+  if (classNames.length === 0)
+    throw new InputError(`${dir} has no class sub-folders (expected ${dir}/<class>/<image>.png)`);
+  const files: { file: string; label: number }[] = [];
+  classNames.forEach((name, label) => {
+    for (const f of readdirSync(join(dir, name)).sort()) {
+      if (IMAGE.has(extname(f).toLowerCase())) files.push({ file: join(dir, name, f), label });
+    }
+  });
+  if (files.length === 0) throw new InputError(`${dir} has no PNG or JPEG images in its class folders`);
+  const wanted = files.slice(0, o.limit ?? files.length);
+  const per = o.size * o.size * o.channels;
+  const images = new Float32Array(wanted.length * per);
+  const labels = new Int32Array(wanted.length);
+  let count = 0;
+  let skipped = 0;
+  for (const { file, label } of wanted) {
+    let img: Decoded;
+    try {
+      img = decode(file);
+    } catch (e) {
+      if (o.skipBad) {
+        skipped++;
+        continue;
+      }
+      throw new InputError(
+        `cannot decode ${file}: ${e instanceof Error ? e.message : e} (use --skip-bad to skip unreadable files)`,
+      );
+    }
+    fit(img, o.size, o.channels, images, count * per);
+    labels[count] = label;
+    count++;
+  }
+  return {
+    images: images.subarray(0, count * per),
+    labels: labels.subarray(0, count),
+    count,
+    size: o.size,
+    channels: o.channels,
+    classNames,
+    skipped,
+  };
+}

@@ -1,0 +1,72 @@
+// What a training run shows and leaves behind: a progress bar (step, loss, it/s, ETA), one JSON
+// line of metrics per step, and periodic loss-curve and sample-grid PNGs.
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import cliProgress from "cli-progress";
+import { lossCurve, writePng } from "../images/png.ts";
+
+export interface MetricLine {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export class MetricsLog {
+  constructor(readonly path: string) {}
+
+  /** Drops lines after `step` (written after the checkpoint a resumed run starts from). */
+  truncateAfter(step: number): void {
+    if (!existsSync(this.path)) return;
+    const kept = this.read().filter((m) => m.step <= step);
+    writeFileSync(this.path, kept.map((m) => `${JSON.stringify(m)}\n`).join(""));
+  }
+
+  append(m: MetricLine): void {
+    appendFileSync(this.path, `${JSON.stringify(m)}\n`);
+  }
+
+  read(): MetricLine[] {
+    if (!existsSync(this.path)) return [];
+    return readFileSync(this.path, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as MetricLine);
+  }
+
+  writeCurve(pngPath: string): void {
+    const m = this.read();
+    writePng(
+      pngPath,
+      lossCurve(
+        m.map((x) => x.step),
+        m.map((x) => x.loss),
+      ),
+    );
+  }
+}
+
+export interface Progress {
+  update(step: number, loss: number, itPerSec: number): void;
+  stop(): void;
+}
+
+export function progressBar(total: number, start: number, enabled: boolean, label = "train"): Progress {
+  if (!enabled) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} |{bar}| {value}/{total} steps | loss {loss} | {ips} it/s | ETA {eta_formatted}`,
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 10000,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, start, { loss: "-", ips: "-" });
+  return {
+    update: (step, loss, ips) => bar.update(step, { loss: loss.toFixed(4), ips: ips.toFixed(2) }),
+    stop: () => bar.stop(),
+  };
+}
