@@ -27,7 +27,7 @@ function decode(file: string): Decoded {
 }
 
 /** Writes one decoded image into `out` at `offset` as size×size×channels in [−1, 1]. */
-function fit(img: Decoded, size: number, channels: number, out: Float32Array, offset: number): void {
+function fitImage(img: Decoded, size: number, channels: number, out: Float32Array, offset: number): void {
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const sy = Math.min(img.height - 1, Math.floor(((y + 0.5) * img.height) / size));
@@ -76,7 +76,7 @@ export function loadImageFolder(
         `cannot decode ${file}: ${e instanceof Error ? e.message : e} (use --skip-bad to skip unreadable files)`,
       );
     }
-    fit(img, o.size, o.channels, images, count * per);
+    fitImage(img, o.size, o.channels, images, count * per);
     labels[count] = label;
     count++;
   }

@@ -92,7 +92,10 @@ export function lossCurve(
   const py = (l: number) => height - m - ((l - lMin) / Math.max(1e-9, lMax - lMin)) * (height - m - 10);
   const smooth: number[] = [];
   let acc = pts[0]?.l ?? 0;
-  for (const p of pts) smooth.push((acc = 0.95 * acc + 0.05 * p.l));
+  for (const p of pts) {
+    acc = 0.95 * acc + 0.05 * p.l;
+    smooth.push(acc);
+  }
   for (let i = 1; i < pts.length; i++) {
     const a = pts[i - 1];
     const b = pts[i];
