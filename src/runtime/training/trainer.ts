@@ -190,6 +190,8 @@ export async function train(entry: ResolvedEntry, data: Dataset, o: TrainOptions
   let message: string | undefined;
   try {
     while (step < o.steps) {
+      // Yield to the event loop each step: Ctrl-C (SIGINT) and the progress bar's timer run there.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (o.maxSeconds !== undefined && (performance.now() - started) / 1000 > o.maxSeconds)
         stopRequested ??= "time-budget";
       if (stopRequested) break;
