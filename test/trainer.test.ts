@@ -1,0 +1,113 @@
+// The training loop: N steps straight equal N/2 + resume + N/2 (same losses, bit for bit), a
+// non-finite loss stops without overwriting the last good checkpoint, a time budget stops with
+// a checkpoint, and the outputs (state, EMA weights, metrics, curves, grids) are written.
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { buildGraph } from "../src/compiler/ir/build.ts";
+import { type ResolvedEntry, specHash, validateInstance } from "../src/compiler/pipeline.ts";
+import { selectBackend } from "../src/runtime/backend.ts";
+import { loadWeights } from "../src/runtime/checkpoint/model-checkpoint.ts";
+import type { Dataset } from "../src/runtime/data/dataset.ts";
+import { Rng } from "../src/runtime/random.ts";
+import { type TrainOptions, train } from "../src/runtime/training/trainer.ts";
+
+beforeAll(async () => {
+  await selectBackend("wasm");
+});
+
+function entryOf(value: Record<string, unknown>): ResolvedEntry {
+  const r = validateInstance(value);
+  if (!r.spec) throw new Error(JSON.stringify(r.diagnostics));
+  return { name: r.spec.name, file: "test", spec: r.spec, hash: specHash(r.spec), diagnostics: [] };
+}
+
+const entry = entryOf({
+  family: "image",
+  name: "t",
+  input: { size: 8, channels: 1 },
+  stages: [
+    { channels: 8, depth: 1, windowSize: 4, heads: 2, mlpRatio: 2 },
+    { channels: 8, depth: 1, windowSize: 4, heads: 2, mlpRatio: 2 },
+  ],
+  groupNormGroups: 4,
+  time: { sinusoidDim: 8, tokenDim: 16 },
+  conditioning: { classes: 3 },
+  dropout: 0.1,
+});
+
+function toyData(count: number): Dataset {
+  const rng = new Rng(5, "toy");
+  const images = Float32Array.from({ length: count * 64 }, () => Math.tanh(rng.normal()));
+  const labels = Int32Array.from({ length: count }, (_, i) => i % 3);
+  return { images, labels, count, size: 8, channels: 1, classNames: ["a", "b", "c"], skipped: 0 };
+}
+
+const base = (outDir: string): TrainOptions => ({
+  steps: 6,
+  batchSize: 4,
+  microBatch: 2,
+  lr: 1e-3,
+  warmupSteps: 2,
+  gradClip: 1,
+  emaDecay: 0.9,
+  optimizer: "adamw",
+  betas: [0.9, 0.999],
+  weightDecay: 0.01,
+  seed: 3,
+  outDir,
+  checkpointEvery: 3,
+  sampleEvery: 0,
+  sampleSteps: 2,
+  resume: false,
+  flip: true,
+  progress: false,
+});
+
+const losses = (dir: string) =>
+  readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => (JSON.parse(l) as { loss: number }).loss);
+
+describe("trainer", () => {
+  const data = toyData(10); // 10 images, batch 4: epochs roll over mid-run
+
+  it("resumes exactly: 6 steps equal 3 + resume + 3 (dropout, flips, label dropout, micro-batches, AdamW)", async () => {
+    const a = mkdtempSync(join(tmpdir(), "diffit-a-"));
+    const b = mkdtempSync(join(tmpdir(), "diffit-b-"));
+    await train(entry, data, base(a));
+    await train(entry, data, { ...base(b), steps: 3 });
+    const resumed = await train(entry, data, { ...base(b), resume: true });
+    expect(resumed.stepsRun).toBe(3);
+    expect(losses(b)).toEqual(losses(a));
+    const g = buildGraph(entry.spec);
+    expect(loadWeights(join(b, "ema.safetensors"), g).weights).toEqual(
+      loadWeights(join(a, "ema.safetensors"), g).weights,
+    );
+  }, 60_000);
+
+  it("stops on a non-finite loss and keeps the last good checkpoint", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "diffit-nan-"));
+    await train(entry, data, { ...base(dir), steps: 3 });
+    const before = readFileSync(join(dir, "state.safetensors"));
+    const bad: Dataset = { ...data, images: data.images.map((v, i) => (i === 5 ? Number.NaN : v)) };
+    const r = await train(entry, bad, { ...base(dir), resume: true });
+    expect(r.stopped).toBe("non-finite-loss");
+    expect(r.message).toMatch(/last good checkpoint \(step 3\)/);
+    expect(readFileSync(join(dir, "state.safetensors")).equals(before)).toBe(true);
+  }, 60_000);
+
+  it("stops at a time budget with a checkpoint, and writes metrics, loss curve and a sample grid", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "diffit-budget-"));
+    const done = await train(entry, data, { ...base(dir), steps: 2, sampleEvery: 2 });
+    expect(done.stopped).toBe("done");
+    for (const f of ["state.safetensors", "ema.safetensors", "metrics.jsonl", "loss.png", "samples.png"]) {
+      expect(existsSync(join(dir, f))).toBe(true);
+    }
+    const r = await train(entry, data, { ...base(dir), steps: 1000, resume: true, maxSeconds: 0 });
+    expect(r.stopped).toBe("time-budget");
+    expect(r.step).toBe(2);
+  }, 60_000);
+});
