@@ -1,0 +1,100 @@
+// `diffit demo` (npm run demo): the whole promise on the embedded default, in a few minutes —
+// report the tiny spec, fine-tune it from the committed checkpoint, sample a class grid.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { analyze, groupRows } from "../compiler/analysis.ts";
+import { buildGraph } from "../compiler/ir/build.ts";
+import { formatReport } from "../compiler/report.ts";
+import { describeBackend, selectBackend } from "../runtime/backend.ts";
+import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
+import { loadData } from "../runtime/data/load-data.ts";
+import { writePng } from "../runtime/images/png.ts";
+import { sampleGrid, train } from "../runtime/training/trainer.ts";
+import { type CommandContext, EXIT, loadOne, positiveNumber } from "./context.ts";
+import { DEFAULT_DATA } from "./train.ts";
+
+export const DEMO_SPEC = "specs/tiny-fmnist.json";
+export const DEMO_CHECKPOINT = "checkpoints/tiny-fmnist.safetensors";
+
+export function registerDemo(program: Command, { io, setExit }: CommandContext): void {
+  program
+    .command("demo")
+    .description(
+      "the main job on the embedded default: report tiny-fmnist, fine-tune it for a minute, sample a class grid",
+    )
+    .option("--minutes <m>", "fine-tuning time", positiveNumber("--minutes"), 1)
+    .option("-o, --out <dir>", "output folder", "out/demo")
+    .option("--backend <name>", "tfjs backend")
+    .action(async (o: { minutes: number; out: string; backend?: string }) => {
+      const timings: [string, number, string][] = [];
+      const timed = async <T>(label: string, where: string, f: () => T | Promise<T>): Promise<T> => {
+        const t0 = performance.now();
+        const r = await f();
+        timings.push([label, (performance.now() - t0) / 1000, where]);
+        return r;
+      };
+      const entry = loadOne(io, DEMO_SPEC, false);
+      const graph = buildGraph(entry.spec);
+      const a = analyze(graph);
+      io.out(`== 1. ${DEMO_SPEC}\n`);
+      io.out(formatReport(a, groupRows(a.rows, 1)));
+
+      const backend = await selectBackend(o.backend);
+      io.err(describeBackend(backend));
+      const hasCheckpoint = existsSync(DEMO_CHECKPOINT);
+      io.out(
+        hasCheckpoint
+          ? `== 2. fine-tuning ${DEMO_CHECKPOINT} on ${DEFAULT_DATA} for ${o.minutes} min`
+          : `== 2. ${DEMO_CHECKPOINT} is missing: training from scratch for ${o.minutes} min (samples will be rough)`,
+      );
+      const data = loadData(DEFAULT_DATA, { size: 32, channels: 1, split: "train" });
+      const init = hasCheckpoint ? loadWeights(DEMO_CHECKPOINT, graph).weights : undefined;
+      const t = entry.spec.training;
+      const trainDir = join(o.out, "train");
+      const result = await timed("fine-tune", trainDir, () =>
+        train(entry, data, {
+          steps: 1_000_000,
+          batchSize: t.batchSize,
+          microBatch: t.batchSize,
+          lr: hasCheckpoint ? t.lr / 10 : t.lr,
+          warmupSteps: hasCheckpoint ? 0 : t.warmupSteps,
+          gradClip: t.gradClip,
+          // Fine-tuning for a minute: the EMA must not lag far behind the committed weights.
+          emaDecay: hasCheckpoint ? 0.99 : t.emaDecay,
+          optimizer: t.optimizer,
+          betas: t.betas,
+          weightDecay: t.weightDecay,
+          seed: t.seed,
+          outDir: trainDir,
+          checkpointEvery: 50,
+          sampleEvery: 0,
+          sampleSteps: 12,
+          resume: false,
+          ...(init ? { init } : {}),
+          flip: false,
+          progress: true,
+          maxSeconds: o.minutes * 60,
+        }),
+      );
+      io.out(`   ${result.stepsRun} steps, last loss ${result.lastLoss.toFixed(4)}`);
+
+      io.out(
+        `== 3. sampling one row per class (Heun, ${entry.spec.sampling.steps} steps, guidance ${entry.spec.sampling.guidance.scale})`,
+      );
+      const weights = loadWeights(result.emaPath, graph).weights;
+      const samplesPath = join(o.out, "samples.png");
+      const grid = await timed("sample 80 images", samplesPath, () =>
+        sampleGrid(entry, weights, entry.spec.sampling.steps, 0),
+      );
+      writePng(samplesPath, grid.grid);
+      io.out(`   NFE ${grid.nfe} per image; rows: ${data.classNames.join(", ")}`);
+
+      io.out("\n== outputs");
+      for (const [label, seconds, where] of timings)
+        io.out(`   ${label.padEnd(18)} ${seconds.toFixed(1).padStart(7)} s   ${where}`);
+      io.out(`   ${"EMA weights".padEnd(18)} ${"".padStart(7)}     ${result.emaPath}`);
+      io.out(`   ${"loss curve".padEnd(18)} ${"".padStart(7)}     ${join(trainDir, "loss.png")}`);
+      setExit(EXIT.ok);
+    });
+}
