@@ -78,7 +78,11 @@ function subPixelConvTranspose(x: tf.Tensor4D, weight: tf.Tensor4D): tf.Tensor4D
           }
     // A one-hot selection [36, 16] (the zero tap selects nothing): a matmul, where a gather
     // would run wasm's slow GatherV2 and need UnsortedSegmentSum for its gradient.
-    subPixelIndex = tf.keep(tf.oneHot(tf.tensor1d(idx, "int32"), 16, 1, 0, "float32") as tf.Tensor2D);
+    const sel = new Float32Array(idx.length * 16);
+    idx.forEach((k, i) => {
+      if (k >= 0) sel[i * 16 + k] = 1;
+    });
+    subPixelIndex = tf.keep(tf.tensor2d(sel, [idx.length, 16]));
   }
   const taps = tf.matMul(subPixelIndex, tf.reshape(weight, [16, cin * cout]));
   const k = tf.reshape(taps, [3, 3, 4, cin, cout]);

@@ -39,7 +39,14 @@ const selectionCache = new Map<number, tf.Tensor2D>();
 function positionSelection(window: number): tf.Tensor2D {
   let m = selectionCache.get(window);
   if (!m || m.isDisposed) {
-    m = tf.keep(tf.oneHot(positionIndex(window), biasTableRows(window), 1, 0, "float32") as tf.Tensor2D);
+    // Built in JS: wasm's OneHot kernel ignores the float32 dtype and writes integer bits.
+    const idx = relativePositionIndex(window);
+    const rows = biasTableRows(window);
+    const values = new Float32Array(idx.length * rows);
+    idx.forEach((r, i) => {
+      values[i * rows + r] = 1;
+    });
+    m = tf.keep(tf.tensor2d(values, [idx.length, rows]));
     selectionCache.set(window, m);
   }
   return m;
