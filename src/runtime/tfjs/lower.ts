@@ -58,6 +58,12 @@ const subPixelTap = (phase: number, tap: number) => SUBPIXEL_TAP[phase]?.[tap] ?
 
 let subPixelIndex: tf.Tensor2D | undefined;
 
+/** Drops the cached selection matrix (tests rebuild it on another backend). */
+export function resetSubPixelConstants(): void {
+  subPixelIndex?.dispose();
+  subPixelIndex = undefined;
+}
+
 /**
  * ConvTranspose k4 s2 p1 as one 3×3 convolution producing the four output phases as channels,
  * then a pixel shuffle. The wasm backend runs transposed convolutions with stride 2 on a slow

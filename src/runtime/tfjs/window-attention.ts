@@ -21,6 +21,13 @@ export function dense(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Ten
 
 const indexCache = new Map<number, tf.Tensor1D>();
 
+/** Drops the cached index constants (tests rebuild them on another backend). */
+export function resetAttentionConstants(): void {
+  for (const t of [...indexCache.values(), ...selectionCache.values()]) t.dispose();
+  indexCache.clear();
+  selectionCache.clear();
+}
+
 /** The relative-position index as a kept int32 tensor, one per window size. */
 function positionIndex(window: number): tf.Tensor1D {
   let idx = indexCache.get(window);
