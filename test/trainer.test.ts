@@ -99,6 +99,25 @@ describe("trainer", () => {
     expect(readFileSync(join(dir, "state.safetensors")).equals(before)).toBe(true);
   }, 60_000);
 
+  it("trains a DDPM latent spec with the hybrid loss (learned-range variance) and samples it", async () => {
+    const latent = entryOf({
+      family: "latent",
+      name: "lat",
+      input: { size: 8, channels: 1 },
+      patchSize: 2,
+      hidden: 16,
+      depth: 1,
+      heads: 2,
+      conditioning: { classes: 3 },
+      sampling: { steps: 4, guidance: { channels: [0] } },
+    });
+    const dir = mkdtempSync(join(tmpdir(), "diffit-ddpm-"));
+    const r = await train(latent, data, { ...base(dir), steps: 2, sampleEvery: 2 });
+    expect(r.stopped).toBe("done");
+    expect(losses(dir).every(Number.isFinite)).toBe(true);
+    expect(existsSync(join(dir, "samples.png"))).toBe(true);
+  }, 60_000);
+
   it("stops at a time budget with a checkpoint, and writes metrics, loss curve and a sample grid", async () => {
     const dir = mkdtempSync(join(tmpdir(), "diffit-budget-"));
     const done = await train(entry, data, { ...base(dir), steps: 2, sampleEvery: 2 });

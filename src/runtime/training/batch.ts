@@ -7,8 +7,8 @@ import { Rng } from "../random.ts";
 export interface Batch {
   images: Float32Array;
   labels: Int32Array | undefined;
-  /** Per-sample noise levels (EDM σ). */
-  sigmas: number[];
+  /** Per-sample noise levels: EDM σ, or DDPM timesteps. */
+  levels: number[];
   /** Unit Gaussian noise, same layout as images. */
   noise: Float32Array;
 }
@@ -18,8 +18,8 @@ export interface BatchOptions {
   conditional: boolean;
   nullLabel: number;
   labelDropout: number;
-  pMean: number;
-  pStd: number;
+  /** Draws one sample's noise level (EDM: log-normal σ; DDPM: a uniform timestep). */
+  level: (rng: Rng) => number;
 }
 
 export function makeBatch(data: Dataset, indices: readonly number[], rng: Rng, o: BatchOptions): Batch {
@@ -43,10 +43,10 @@ export function makeBatch(data: Dataset, indices: readonly number[], rng: Rng, o
     }
     if (labels) labels[i] = rng.uniform() < o.labelDropout ? o.nullLabel : (data.labels[idx] ?? 0);
   });
-  const sigmas = indices.map(() => Math.exp(o.pMean + o.pStd * rng.normal()));
+  const levels = indices.map(() => o.level(rng));
   const noise = new Float32Array(images.length);
   for (let i = 0; i < noise.length; i++) noise[i] = rng.normal();
-  return { images, labels, sigmas, noise };
+  return { images, labels, levels, noise };
 }
 
 export { Rng };

@@ -10,10 +10,11 @@ import { InputError } from "../../errors.ts";
 import { checkpointMetadata, saveWeights } from "../checkpoint/model-checkpoint.ts";
 import { DataOrder } from "../data/data-order.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { type EdmConfig, edmLoss, type Network } from "../diffusion/edm.ts";
+import { ddpmLoss, GaussianDiffusion } from "../diffusion/ddpm.ts";
+import { edmLoss, type Network } from "../diffusion/edm.ts";
 import { imageGrid, writePng } from "../images/png.ts";
 import { Rng } from "../random.ts";
-import { sampleEdm } from "../sampling/edm-sampler.ts";
+import { sampleImages } from "../sampling/sample.ts";
 import { accumulateGradients } from "../tfjs/accumulate.ts";
 import { TfjsModel, type Weights } from "../tfjs/model.ts";
 import { Adam, clipByGlobalNorm, learningRate } from "./adam.ts";
@@ -79,7 +80,6 @@ export function sampleGrid(
   perClass = 8,
 ) {
   const spec = entry.spec;
-  if (spec.diffusion.kind !== "edm") throw new InputError("sample grids during training need an EDM spec");
   const graph = buildGraph(spec);
   const model = TfjsModel.fromWeights(graph, weights);
   try {
@@ -91,11 +91,12 @@ export function sampleGrid(
     const n = labels?.length ?? 16;
     const net: Network = (x, t, y) => model.forward({ x, t, y }, { release: true });
     const { size, channels } = spec.input;
-    const { images, nfe } = sampleEdm(spec.diffusion, net, [n, size, size, channels], {
-      sampler: "heun",
+    const { images, nfe } = sampleImages(spec, net, {
+      count: n,
+      ...(labels ? { labels } : {}),
       steps,
+      sampler: spec.sampling.sampler,
       seed,
-      ...(labels ? { labels, nullLabel: classes } : {}),
       guidance: { ...spec.sampling.guidance },
     });
     const values = images.dataSync() as Float32Array;
@@ -108,12 +109,19 @@ export function sampleGrid(
 
 export async function train(entry: ResolvedEntry, data: Dataset, o: TrainOptions): Promise<TrainResult> {
   const spec = entry.spec;
-  if (spec.diffusion.kind !== "edm") {
-    throw new InputError(
-      `the tfjs trainer trains EDM specs; ${entry.name} uses ${spec.diffusion.kind} (train it with the ADM loss once supported)`,
-    );
-  }
-  const edm: EdmConfig = spec.diffusion;
+  const diffusion = spec.diffusion;
+  // EDM: ln σ ~ N(P_mean, P_std²); DDPM: t ~ U{0..T−1} with the ADM loss.
+  const ddpm = diffusion.kind === "ddpm" ? GaussianDiffusion.fromConfig(diffusion) : undefined;
+  const level =
+    diffusion.kind === "edm"
+      ? (r: Rng) => Math.exp(diffusion.pMean + diffusion.pStd * r.normal())
+      : (r: Rng) => r.int(diffusion.steps);
+  type LossOf = (net: Network, x: tf.Tensor, noise: tf.Tensor, levels: number[], y?: tf.Tensor) => tf.Scalar;
+  const lossOf: LossOf =
+    diffusion.kind === "edm"
+      ? (net, x, noise, levels, y) => edmLoss(diffusion, net, x, noise, levels, y)
+      : (net, x, noise, levels, y) =>
+          ddpmLoss(ddpm ?? GaussianDiffusion.fromConfig(diffusion), net, x, noise, levels, y);
   if (data.size !== spec.input.size || data.channels !== spec.input.channels) {
     throw new InputError(
       `the data is ${data.size}×${data.size}×${data.channels} but ${entry.name} expects ${spec.input.size}×${spec.input.size}×${spec.input.channels}`,
@@ -157,8 +165,7 @@ export async function train(entry: ResolvedEntry, data: Dataset, o: TrainOptions
     conditional,
     nullLabel: spec.conditioning.classes,
     labelDropout: spec.conditioning.labelDropout,
-    pMean: edm.pMean,
-    pStd: edm.pStd,
+    level,
   };
   const parts = Math.ceil(o.batchSize / Math.max(1, Math.min(o.microBatch, o.batchSize)));
   const per = Math.ceil(o.batchSize / parts);
@@ -209,7 +216,7 @@ export async function train(entry: ResolvedEntry, data: Dataset, o: TrainOptions
           const x = tf.tensor4d(batch.images.subarray(lo * elems, hi * elems), shape);
           const noise = tf.tensor4d(batch.noise.subarray(lo * elems, hi * elems), shape);
           const y = batch.labels ? tf.tensor1d(batch.labels.subarray(lo, hi), "int32") : undefined;
-          return edmLoss(edm, net, x, noise, batch.sigmas.slice(lo, hi), y);
+          return lossOf(net, x, noise, batch.levels.slice(lo, hi), y);
         }),
       );
       if (!Number.isFinite(loss)) {
