@@ -17,7 +17,7 @@ function idx(dims: number[], bytes: number[]): Uint8Array {
   const head = new Uint8Array(4 + 4 * dims.length);
   const view = new DataView(head.buffer);
   head.set([0, 0, 8, dims.length]);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d));
+  for (const [i, d] of dims.entries()) view.setUint32(4 + 4 * i, d);
   return new Uint8Array([...head, ...bytes]);
 }
 
