@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { EXIT, type Io, load, nonNegativeInt, printDiagnostics, summary } from "./commands/context.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerExport } from "./commands/export.ts";
 import { registerSample } from "./commands/sample.ts";
 import { registerTrain } from "./commands/train.ts";
 import { analyze, groupRows } from "./compiler/analysis.ts";
@@ -202,6 +203,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerTrain(program, { io, setExit });
   registerSample(program, { io, setExit });
   registerDemo(program, { io, setExit });
+  registerExport(program, { io, setExit });
   return program;
 }
 

@@ -1,0 +1,136 @@
+// IR + weights → ONNX ModelProto. Inputs are NCHW as deployment expects:
+//   x [N, C, H, W] float32; t [N] float32 (EDM: c_noise = ln σ / 4; DDPM: the timestep) — or, with
+//   the EDM denoiser wrapper, sigma [N]; y [N] int64 class labels (conditional models; the null
+//   class is `classes`). Output `out` [N, C_out, H, W]: the raw network F, or D(x; σ).
+// The batch dimension is symbolic ("batch").
+
+import type { Graph } from "../../ir/types.ts";
+import type { DiffusionConfig } from "../../schema/sections.ts";
+import { LowerContext, type LowerOptions, type Val, type WeightSource } from "./context.ts";
+import { type Initializer, OnnxGraphBuilder } from "./graph-builder.ts";
+import { lowerOnnx } from "./lower.ts";
+import {
+  DataType,
+  irVersionFor,
+  type ModelProto,
+  onnx,
+  SUPPORTED_OPSETS,
+  type ValueInfoProto,
+} from "./proto.ts";
+
+export interface OnnxExportOptions extends LowerOptions {
+  /** "edm" wraps the network in EDM's preconditioning, so the file computes D(x; σ). */
+  denoiser: "raw" | "edm";
+  diffusion: DiffusionConfig;
+  weights: WeightSource;
+  metadata: Record<string, string>;
+  producerVersion: string;
+}
+
+export interface EmittedModel {
+  /** The model without initializers (they are placed by the writer: inline or external). */
+  model: ModelProto;
+  initializers: Initializer[];
+  builder: OnnxGraphBuilder;
+}
+
+function valueInfo(name: string, elemType: number, dims: (number | string)[]): ValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
+  if (!(SUPPORTED_OPSETS as readonly number[]).includes(o.opset)) {
+    throw new Error(`opset ${o.opset} is not supported; use ${SUPPORTED_OPSETS.join(", ")}`);
+  }
+  const b = new OnnxGraphBuilder();
+  const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
+  const ctx = new LowerContext(b, o, o.weights, shapes);
+  const xNode = graph.nodes[graph.inputs.x ?? -1];
+  const outNode = graph.nodes[graph.outputs.out ?? -1];
+  if (!xNode || !outNode) throw new Error("the graph has no x input or no output");
+  const [, H, W, C] = xNode.out.shape as [unknown, number, number, number];
+  const [, , , Cout] = outNode.out.shape as [unknown, number, number, number];
+  const edm = o.denoiser === "edm";
+  if (edm && (o.diffusion.kind !== "edm" || o.diffusion.preconditioning !== "edm")) {
+    throw new Error("--denoiser edm needs an EDM spec with EDM preconditioning");
+  }
+
+  const inputs: ValueInfoProto[] = [valueInfo(b.reserve("x"), DataType.FLOAT, ["batch", C, H, W])];
+  inputs.push(valueInfo(b.reserve(edm ? "sigma" : "t"), DataType.FLOAT, ["batch"]));
+  if (graph.inputs.y !== undefined) inputs.push(valueInfo(b.reserve("y"), DataType.INT64, ["batch"]));
+
+  let xIn: Val = { name: "x", layout: "NCHW" };
+  let tIn = "t";
+  let sigma4 = "";
+  const sd = o.diffusion.kind === "edm" ? o.diffusion.sigmaData : 1;
+  if (edm) {
+    // c_in = 1/√(σ² + σ_d²), c_noise = ln(σ)/4 (EDM Table 1), per sample.
+    sigma4 = b.op("Reshape", ["sigma", b.ints([-1, 1, 1, 1])], "sigma4");
+    const s2 = b.op("Add", [b.op("Mul", [sigma4, sigma4], "sigma_sq"), b.scalar(sd * sd)], "sigma_sq_sd");
+    xIn = { name: b.op("Div", ["x", b.op("Sqrt", [s2], "c_in_inv")], "x_in"), layout: "NCHW" };
+    tIn = b.op("Div", [b.op("Log", ["sigma"], "log_sigma"), b.scalar(4)], "c_noise");
+  }
+
+  const values: Val[] = [];
+  for (const node of graph.nodes) {
+    if (node.op === "input") {
+      const role = node.attrs.role;
+      values[node.id] = role === "x" ? xIn : { name: role === "t" ? tIn : "y", layout: "flat" };
+      continue;
+    }
+    const ins = node.inputs.map((id) => {
+      const v = values[id];
+      if (!v) throw new Error(`${node.name} reads node ${id} before it was lowered`);
+      return v;
+    });
+    values[node.id] = lowerOnnx(node, ins, ctx);
+  }
+  const result = values[outNode.id];
+  if (!result) throw new Error("the output was not lowered");
+  let out = ctx.as(result, "NCHW").name;
+  if (edm) {
+    // D = c_skip·x + c_out·F with c_skip = σ_d²/(σ² + σ_d²), c_out = σ·σ_d/√(σ² + σ_d²).
+    const s2 = b.op("Add", [b.op("Mul", [sigma4, sigma4], "d_sigma_sq"), b.scalar(sd * sd)], "d_sigma_sq_sd");
+    const cSkip = b.op("Div", [b.scalar(sd * sd), s2], "c_skip");
+    const cOut = b.op(
+      "Div",
+      [b.op("Mul", [sigma4, b.scalar(sd)], "sigma_sd"), b.op("Sqrt", [s2], "d_sqrt")],
+      "c_out",
+    );
+    out = b.op(
+      "Add",
+      [b.op("Mul", ["x", cSkip], "skip"), b.op("Mul", [out, cOut], "scaled_out")],
+      "denoised",
+    );
+  }
+  b.nodes.push({ opType: "Identity", input: [out], output: [b.reserve("out")], name: "output" });
+
+  const model: ModelProto = {
+    irVersion: irVersionFor(o.opset),
+    opsetImport: [{ domain: "", version: o.opset }],
+    producerName: "diffit",
+    producerVersion: o.producerVersion,
+    graph: {
+      name: graph.name,
+      node: b.nodes,
+      input: inputs,
+      output: [valueInfo("out", DataType.FLOAT, ["batch", Cout, H, W])],
+    },
+    metadataProps: Object.entries(o.metadata).map(([key, value]) => ({ key, value })),
+  };
+  return { model, initializers: b.initializers, builder: b };
+}
+
+/** Encodes a model with every initializer inline (files below the 2 GB protobuf limit). */
+export function encodeInline(e: EmittedModel): Uint8Array {
+  const graph = { ...e.model.graph, initializer: e.initializers.map((i) => e.builder.tensorProto(i)) };
+  return onnx.ModelProto.encode({ ...e.model, graph }).finish();
+}
