@@ -1,11 +1,19 @@
-// `diffit sample`: class-conditional or unconditional samples from trained weights, as a grid.
+// `diffit sample`: class-conditional or unconditional samples as a PNG grid, on the tfjs engine or
+// on ONNX Runtime (the default when an exported model is given: ~10× faster on CPU).
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { buildGraph } from "../compiler/ir/build.ts";
+import type { ResolvedSpec } from "../compiler/resolve-defaults.ts";
 import { UsageError } from "../errors.ts";
 import { BACKENDS, describeBackend, selectBackend } from "../runtime/backend.ts";
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
 import type { Network } from "../runtime/diffusion/edm.ts";
 import { imageGrid, writePng } from "../runtime/images/png.ts";
+import { exportOnnx } from "../runtime/onnx/export-model.ts";
+import { sampleWithOnnx } from "../runtime/onnx/onnx-sampler.ts";
+import { specFromOnnx } from "../runtime/onnx/verify.ts";
 import { sampleImages } from "../runtime/sampling/sample.ts";
 import { TfjsModel } from "../runtime/tfjs/model.ts";
 import {
@@ -18,7 +26,9 @@ import {
 } from "./context.ts";
 
 interface SampleFlags {
-  checkpoint: string;
+  checkpoint?: string;
+  model?: string;
+  engine?: string;
   out: string;
   perClass: number;
   n?: number;
@@ -33,17 +43,91 @@ interface SampleFlags {
   typecheck: boolean;
 }
 
+export interface SampleOutcome {
+  images: Float32Array;
+  count: number;
+  nfe: number;
+  seconds: number;
+  engine: "tfjs" | "onnx";
+}
+
+export interface SampleJob {
+  spec: ResolvedSpec;
+  labels?: number[];
+  count: number;
+  steps: number;
+  sampler: string;
+  seed: number;
+  guidanceScale?: number;
+}
+
+/** Samples on ONNX Runtime from an exported file. */
+export async function sampleOnnxJob(model: string, job: SampleJob): Promise<SampleOutcome> {
+  const t0 = performance.now();
+  if (job.sampler !== "heun" && job.sampler !== "euler")
+    throw new UsageError(`the ONNX engine runs heun or euler, not ${job.sampler}`);
+  const guidance = {
+    ...job.spec.sampling.guidance,
+    ...(job.guidanceScale !== undefined ? { scale: job.guidanceScale } : {}),
+  };
+  const r = await sampleWithOnnx(model, job.spec, job.count, {
+    sampler: job.sampler,
+    steps: job.steps,
+    seed: job.seed,
+    guidance,
+    ...(job.labels ? { labels: job.labels } : {}),
+  });
+  return {
+    images: r.images,
+    count: job.count,
+    nfe: r.nfe,
+    seconds: (performance.now() - t0) / 1000,
+    engine: "onnx",
+  };
+}
+
+/** Samples on tfjs from weights. */
+export function sampleTfjsJob(weights: Map<string, Float32Array>, job: SampleJob): SampleOutcome {
+  const t0 = performance.now();
+  const model = TfjsModel.fromWeights(buildGraph(job.spec), weights);
+  try {
+    const net: Network = (x, t, y) => model.forward({ x, t, y }, { release: true });
+    const guidance = {
+      ...job.spec.sampling.guidance,
+      ...(job.guidanceScale !== undefined ? { scale: job.guidanceScale } : {}),
+    };
+    const { images, nfe } = sampleImages(job.spec, net, {
+      count: job.count,
+      ...(job.labels ? { labels: job.labels } : {}),
+      steps: job.steps,
+      sampler: job.sampler,
+      seed: job.seed,
+      guidance,
+    });
+    const values = images.dataSync() as Float32Array;
+    images.dispose();
+    return {
+      images: values,
+      count: job.count,
+      nfe,
+      seconds: (performance.now() - t0) / 1000,
+      engine: "tfjs",
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
 export function registerSample(program: Command, { io, setExit }: CommandContext): void {
   program
     .command("sample")
     .description(
-      "sample images from trained weights (EDM Heun/Euler, classifier-free guidance) into a PNG grid",
+      "sample images into a PNG grid (EDM Heun/Euler, DDPM/DDIM; classifier-free guidance), on tfjs or ONNX Runtime",
     )
-    .argument("<spec>", "spec file")
-    .requiredOption(
-      "--checkpoint <weights>",
-      "weights of this spec (.safetensors, e.g. <train out>/ema.safetensors)",
-    )
+    .argument("[spec]", "spec file (not needed with --model: an exported file carries its spec)")
+    .option("--checkpoint <weights>", "weights of the spec (.safetensors, e.g. <train out>/ema.safetensors)")
+    .option("--model <onnx>", "an ONNX file exported by diffit (implies --engine onnx)")
+    .option("--engine <name>", "tfjs, or onnx (onnxruntime-node; default when --model is given)")
     .option("-o, --out <png>", "output grid", "out/samples.png")
     .option(
       "--per-class <n>",
@@ -68,14 +152,18 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
     .option("--backend <name>", `tfjs backend: ${BACKENDS.join(", ")}`)
     .option("--json", "print a JSON summary")
     .option("--no-typecheck", "skip the TypeScript checker on .ts specs")
-    .action(async (file: string, o: SampleFlags) => {
-      const entry = loadOne(io, file, o.typecheck, o.variant);
-      const spec = entry.spec;
-      const sampler = o.sampler ?? spec.sampling.sampler;
-      const backend = await selectBackend(o.backend);
-      io.err(describeBackend(backend));
-      const graph = buildGraph(spec);
-      const model = TfjsModel.fromWeights(graph, loadWeights(o.checkpoint, graph).weights);
+    .action(async (file: string | undefined, o: SampleFlags) => {
+      const engine = o.engine ?? (o.model ? "onnx" : "tfjs");
+      if (engine !== "tfjs" && engine !== "onnx")
+        throw new UsageError(`--engine must be tfjs or onnx, got ${engine}`);
+      if (!o.model && !o.checkpoint)
+        throw new UsageError("give --checkpoint <weights> (with a spec) or --model <exported.onnx>");
+      if (o.model && engine === "tfjs")
+        throw new UsageError("--model runs on the onnx engine; use --checkpoint for tfjs");
+      if (!o.model && !file) throw new UsageError("a spec file is needed with --checkpoint");
+      const spec = o.model
+        ? specFromOnnx(o.model).spec
+        : loadOne(io, file ?? "", o.typecheck, o.variant).spec;
       const classes = spec.conditioning.classes;
       const chosen = o.classes
         ? o.classes.split(",").map((c) => {
@@ -86,40 +174,60 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
           })
         : Array.from({ length: classes }, (_, i) => i);
       const labels = classes > 0 ? chosen.flatMap((k) => new Array<number>(o.perClass).fill(k)) : undefined;
-      const n = labels?.length ?? o.n ?? 16;
-      const steps = o.steps ?? spec.sampling.steps;
-      const t0 = performance.now();
-      const net: Network = (x, t, y) => model.forward({ x, t, y }, { release: true });
-      const { size, channels } = spec.input;
-      const { images, nfe } = sampleImages(spec, net, {
-        count: n,
+      const job: SampleJob = {
+        spec,
         ...(labels ? { labels } : {}),
-        steps,
-        sampler,
+        count: labels?.length ?? o.n ?? 16,
+        steps: o.steps ?? spec.sampling.steps,
+        sampler: o.sampler ?? spec.sampling.sampler,
         seed: o.seed,
-        guidance: { ...spec.sampling.guidance, ...(o.guidance !== undefined ? { scale: o.guidance } : {}) },
-      });
-      const values = images.dataSync() as Float32Array;
-      images.dispose();
-      model.dispose();
-      const seconds = (performance.now() - t0) / 1000;
+        ...(o.guidance !== undefined ? { guidanceScale: o.guidance } : {}),
+      };
+      let outcome: SampleOutcome;
+      if (engine === "onnx") {
+        let model = o.model;
+        if (!model) {
+          // Export on the fly from the checkpoint.
+          const entry = loadOne(io, file ?? "", o.typecheck, o.variant);
+          model = join(mkdtempSync(join(tmpdir(), "diffit-sample-")), "model.onnx");
+          exportOnnx(entry, model, {
+            opset: 17,
+            fp16: false,
+            denoiser: "raw",
+            weights: loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights,
+          });
+        }
+        outcome = await sampleOnnxJob(model, job);
+      } else {
+        const backend = await selectBackend(o.backend);
+        io.err(describeBackend(backend));
+        outcome = sampleTfjsJob(loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights, job);
+      }
+      const { size, channels } = spec.input;
       writePng(
         o.out,
-        imageGrid(values, n, size, size, channels, labels ? o.perClass : Math.ceil(Math.sqrt(n))),
+        imageGrid(
+          outcome.images,
+          outcome.count,
+          size,
+          size,
+          channels,
+          labels ? o.perClass : Math.ceil(Math.sqrt(outcome.count)),
+        ),
       );
       const info = {
         out: o.out,
-        samples: n,
-        steps,
-        nfe,
-        seconds,
-        samplesPerSecond: n / seconds,
-        backend: backend.name,
+        engine: outcome.engine,
+        samples: outcome.count,
+        steps: job.steps,
+        nfe: outcome.nfe,
+        seconds: outcome.seconds,
+        samplesPerSecond: outcome.count / outcome.seconds,
       };
       if (o.json) io.out(JSON.stringify(info, null, 2));
       else
         io.out(
-          `✓ ${n} samples (${sampler}, ${steps} steps, NFE ${nfe}) in ${seconds.toFixed(1)} s → ${o.out}`,
+          `✓ ${outcome.count} samples on ${outcome.engine} (${job.sampler}, ${job.steps} steps, NFE ${outcome.nfe}) in ${outcome.seconds.toFixed(1)} s → ${o.out}`,
         );
       setExit(EXIT.ok);
     });
