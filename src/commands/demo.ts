@@ -9,9 +9,12 @@ import { formatReport } from "../compiler/report.ts";
 import { describeBackend, selectBackend } from "../runtime/backend.ts";
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
 import { loadData } from "../runtime/data/load-data.ts";
-import { writePng } from "../runtime/images/png.ts";
-import { sampleGrid, train } from "../runtime/training/trainer.ts";
+import { imageGrid, writePng } from "../runtime/images/png.ts";
+import { exportOnnx } from "../runtime/onnx/export-model.ts";
+import { verifyOnnx } from "../runtime/onnx/verify.ts";
+import { train } from "../runtime/training/trainer.ts";
 import { type CommandContext, EXIT, loadOne, positiveNumber } from "./context.ts";
+import { sampleOnnxJob } from "./sample.ts";
 import { DEFAULT_DATA } from "./train.ts";
 
 export const DEMO_SPEC = "specs/tiny-fmnist.json";
@@ -79,16 +82,35 @@ export function registerDemo(program: Command, { io, setExit }: CommandContext):
       );
       io.out(`   ${result.stepsRun} steps, last loss ${result.lastLoss.toFixed(4)}`);
 
-      io.out(
-        `== 3. sampling one row per class (Heun, ${entry.spec.sampling.steps} steps, guidance ${entry.spec.sampling.guidance.scale})`,
-      );
       const weights = loadWeights(result.emaPath, graph).weights;
-      const samplesPath = join(o.out, "samples.png");
-      const grid = await timed("sample 80 images", samplesPath, () =>
-        sampleGrid(entry, weights, entry.spec.sampling.steps, 0),
+      const onnxPath = join(o.out, "tiny-fmnist.onnx");
+      io.out("== 3. exporting the EMA weights to ONNX and verifying them against tfjs");
+      await timed("export ONNX", onnxPath, () =>
+        exportOnnx(entry, onnxPath, { opset: 17, fp16: false, denoiser: "edm", weights }),
       );
-      writePng(samplesPath, grid.grid);
-      io.out(`   NFE ${grid.nfe} per image; rows: ${data.classNames.join(", ")}`);
+      const parity = await timed("verify (ORT/tfjs)", "batch 1 and 3", () => verifyOnnx(onnxPath, weights));
+      for (const row of parity.rows)
+        io.out(`   batch ${row.batch}: max abs error ${row.maxAbs.toExponential(2)}`);
+
+      const spec = entry.spec;
+      io.out(
+        `== 4. sampling one row per class on ONNX Runtime (Heun, ${spec.sampling.steps} steps, guidance ${spec.sampling.guidance.scale})`,
+      );
+      const perClass = 8;
+      const labels = Array.from({ length: 10 * perClass }, (_, i) => Math.floor(i / perClass));
+      const samplesPath = join(o.out, "samples.png");
+      const sampled = await timed("sample 80 images", samplesPath, () =>
+        sampleOnnxJob(onnxPath, {
+          spec,
+          labels,
+          count: labels.length,
+          steps: spec.sampling.steps,
+          sampler: spec.sampling.sampler,
+          seed: 0,
+        }),
+      );
+      writePng(samplesPath, imageGrid(sampled.images, sampled.count, 32, 32, 1, perClass));
+      io.out(`   NFE ${sampled.nfe} per image; rows: ${data.classNames.join(", ")}`);
 
       io.out("\n== outputs");
       for (const [label, seconds, where] of timings)
