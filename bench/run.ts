@@ -4,6 +4,7 @@ import { cpus } from "node:os";
 import { humanCount, table } from "../src/compiler/report.ts";
 import { describeBackend, selectBackend } from "../src/runtime/backend.ts";
 import { benchFrontEnd, specFiles } from "./front-end.ts";
+import { benchOnnxForward, benchSampling } from "./onnx.ts";
 import { benchTfjsStep, type StepRow } from "./tfjs-step.ts";
 
 const REPEATS = 7;
@@ -32,6 +33,11 @@ const steps: StepRow[] = [await benchTfjsStep("specs/tiny-fmnist.json", 64, 3)];
 // trained as 8 micro-batches of 1 with averaged gradients, the same update.
 if (!quick) steps.push(await benchTfjsStep("specs/diffit-cifar10.json", 8, 1, 1));
 
+// ONNX Runtime: forward per batch, and sampling throughput on both engines.
+const onnxRows = [await benchOnnxForward("specs/tiny-fmnist.json", 64, 5)];
+if (!quick) onnxRows.push(await benchOnnxForward("specs/diffit-cifar10.json", 8, 3));
+const sampling = await benchSampling("specs/tiny-fmnist.json", quick ? ["onnx"] : ["onnx", "tfjs"]);
+
 const results = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
@@ -44,6 +50,7 @@ const results = {
   },
   typecheck: { firstMs: firstCheckMs, rows: typed },
   tfjs: { backend: backend.name, steps },
+  onnx: { forward: onnxRows, sampling },
   peakRssBytes: process.resourceUsage().maxRSS * 1024,
   wallMs: performance.now() - started,
 };
@@ -108,6 +115,34 @@ const md = [
   ...steps.map(
     (r) => `- ${r.spec}: ${r.topKernels.map((k) => `${k.kernel} ${(100 * k.share).toFixed(0)}%`).join(", ")}`,
   ),
+  "",
+  "## ONNX Runtime (onnxruntime-node, CPU, intra-op threads = cores): forward (median, ms)",
+  "",
+  table(
+    ["spec", "batch", "forward", "GFLOP/s", "tfjs forward", "speed-up"],
+    onnxRows.map((r) => {
+      const t = steps.find((s) => s.spec === r.spec && s.batch === r.batch);
+      return [
+        r.spec,
+        String(r.batch),
+        ms(r.forwardMs),
+        r.gflops.toFixed(1),
+        t ? ms(t.forwardMs) : "-",
+        t ? `${(t.forwardMs / r.forwardMs).toFixed(1)}×` : "-",
+      ];
+    }),
+    [1, 2, 3, 4, 5],
+  ).replace(/^/gm, "    "),
+  "",
+  "## Sampling: 80 class-conditional images, Heun 18 steps with guidance (NFE 35, batch 160 per call)",
+  "",
+  table(
+    ["spec", "engine", "seconds", "images/s"],
+    sampling.map((r) => [r.spec, r.engine, r.seconds.toFixed(1), r.imagesPerSecond.toFixed(2)]),
+    [2, 3],
+  ).replace(/^/gm, "    "),
+  "",
+  `Training throughput (tiny-fmnist, batch 64, ${backend.name}): ${(1000 / (steps[0]?.trainStepMs ?? 1)).toFixed(2)} steps/s = ${((64 * 1000) / (steps[0]?.trainStepMs ?? 1)).toFixed(1)} images/s.`,
   "",
   `Peak RSS: ${humanCount(results.peakRssBytes)}B.`,
   "",
