@@ -37,5 +37,5 @@ describe("gradient accumulation", () => {
     }
     tf.dispose([...Object.values(whole.grads), ...Object.values(parts.grads), x, t, y]);
     model.dispose();
-  });
+  }, 60_000);
 });

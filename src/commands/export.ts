@@ -81,7 +81,8 @@ export function registerExport(program: Command, { io, setExit }: CommandContext
       });
       if (started) bar.stop();
       const seconds = (performance.now() - t0) / 1000;
-      if (o.json) io.out(JSON.stringify({ ...r, seconds }, null, 2));
+      const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+      if (o.json) io.out(JSON.stringify({ ...r, seconds, peakRssBytes }, null, 2));
       else {
         const data = r.dataPath ? ` + ${r.dataPath} (external data)` : "";
         io.out(

@@ -1,8 +1,8 @@
 // Writes an emitted model: inline below the threshold, otherwise every initializer goes to one
 // `<name>.onnx.data` file (ONNX external data) written tensor by tensor, so the 2 GB protobuf
 // limit never applies and peak memory stays near the largest tensor plus the graph.
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
-import { basename } from "node:path";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import { type EmittedModel, encodeInline } from "./emit.ts";
 import { onnx, type TensorProto } from "./proto.ts";
 
@@ -24,6 +24,7 @@ function writeAll(fd: number, data: Uint8Array): void {
 }
 
 function atomic(path: string, write: (fd: number) => void): void {
+  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, "w");
   try {
