@@ -2,7 +2,16 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { EXIT, type Io, load, nonNegativeInt, printDiagnostics, summary } from "./commands/context.ts";
+import {
+  EXIT,
+  type Io,
+  load,
+  loadAll,
+  nonNegativeInt,
+  positiveInt,
+  printDiagnostics,
+  summary,
+} from "./commands/context.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerExport } from "./commands/export.ts";
 import { registerSample } from "./commands/sample.ts";
@@ -68,15 +77,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("--json", "print one JSON array of {name, hash, spec}")
     .addOption(typecheckOption)
     .action((file: string, o: { json?: boolean; typecheck: boolean }) => {
-      const [r] = load([file], o.typecheck);
-      if (!r) return;
-      printDiagnostics(io, r.diagnostics);
-      if (!r.ok) {
-        io.err(summary(r));
-        setExit(EXIT.invalid);
-        return;
-      }
-      const list = r.entries.map((e) => ({ name: e.name, hash: e.hash, spec: e.spec }));
+      const entries = loadAll(io, file, o.typecheck);
+      const list = entries.map((e) => ({ name: e.name, hash: e.hash, spec: e.spec }));
       if (o.json) io.out(JSON.stringify(list, null, 2));
       else
         for (const e of list) io.out(`# ${e.name} (sha256 ${e.hash})\n${JSON.stringify(e.spec, null, 2)}\n`);
@@ -88,23 +90,15 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description("per-layer output shapes, parameters and MACs (linear/conv and attention), with totals")
     .argument("<spec>", "spec file")
     .option("--json", "print the analysis as JSON")
-    .option("--depth <n>", "aggregate layers to this many name levels (e.g. 1: top-level modules)", (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1)
-        throw new CommanderError(EXIT.usage, "diffit.depth", `--depth must be a positive integer, got ${v}`);
-      return n;
-    })
+    .option(
+      "--depth <n>",
+      "aggregate layers to this many name levels (e.g. 1: top-level modules)",
+      positiveInt("--depth"),
+    )
     .addOption(typecheckOption)
     .action((file: string, o: { json?: boolean; depth?: number; typecheck: boolean }) => {
-      const [r] = load([file], o.typecheck);
-      if (!r) return;
-      printDiagnostics(io, r.diagnostics);
-      if (!r.ok) {
-        io.err(summary(r));
-        setExit(EXIT.invalid);
-        return;
-      }
-      const reports = r.entries.map((e) => {
+      const entries = loadAll(io, file, o.typecheck);
+      const reports = entries.map((e) => {
         const a = analyze(buildGraph(e.spec));
         return { entry: e, analysis: a, rows: o.depth ? groupRows(a.rows, o.depth) : a.rows };
       });
@@ -169,24 +163,17 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         file: string,
         o: { backend?: string; seed?: number; out?: string; json?: boolean; typecheck: boolean },
       ) => {
-        const [r] = load([file], o.typecheck);
-        if (!r) return;
-        printDiagnostics(io, r.diagnostics);
-        if (!r.ok) {
-          io.err(summary(r));
-          setExit(EXIT.invalid);
-          return;
-        }
-        if (o.out && r.entries.length !== 1) {
+        const entries = loadAll(io, file, o.typecheck);
+        if (o.out && entries.length !== 1) {
           throw new CommanderError(
             EXIT.usage,
             "diffit.out",
-            `--out needs a spec with one variant; ${file} has ${r.entries.length}`,
+            `--out needs a spec with one variant; ${file} has ${entries.length}`,
           );
         }
         const backend = await selectBackend(o.backend);
         io.err(describeBackend(backend));
-        const reports = r.entries.map((e) => buildAndCheck(e, o.seed ?? e.spec.training.seed, o.out));
+        const reports = entries.map((e) => buildAndCheck(e, o.seed ?? e.spec.training.seed, o.out));
         if (o.json) io.out(JSON.stringify({ backend: backend.name, reports }, null, 2));
         else {
           for (const b of reports) {

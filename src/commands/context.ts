@@ -32,11 +32,18 @@ export function load(files: readonly string[], typecheck: boolean): FrontEndResu
   return files.map((f) => runFrontEnd(f, { typecheck }));
 }
 
-/** One resolved spec of a file (a file with variants needs `variant`); errors are printed first. */
-export function loadOne(io: Io, file: string, typecheck: boolean, variant?: string): ResolvedEntry {
+/** Every resolved spec of a file; diagnostics are printed, and an invalid file throws (exit 1). */
+export function loadAll(io: Io, file: string, typecheck: boolean): ResolvedEntry[] {
   const r = runFrontEnd(file, { typecheck });
   printDiagnostics(io, r.diagnostics);
   if (!r.ok) throw new InputError(summary(r));
+  return r.entries;
+}
+
+/** One resolved spec of a file (a file with variants needs `variant`); errors are printed first. */
+export function loadOne(io: Io, file: string, typecheck: boolean, variant?: string): ResolvedEntry {
+  const entries = loadAll(io, file, typecheck);
+  const r = { entries };
   if (variant) {
     const e = r.entries.find((x) => x.name === variant);
     if (!e)
