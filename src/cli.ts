@@ -13,6 +13,7 @@ import {
   summary,
 } from "./commands/context.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerEval } from "./commands/eval.ts";
 import { registerExport } from "./commands/export.ts";
 import { registerSample } from "./commands/sample.ts";
 import { registerTrain } from "./commands/train.ts";
@@ -191,6 +192,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerSample(program, { io, setExit });
   registerDemo(program, { io, setExit });
   registerExport(program, { io, setExit });
+  registerEval(program, { io, setExit });
   return program;
 }
 
