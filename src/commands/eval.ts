@@ -173,7 +173,8 @@ export function registerEval(program: Command, { io, setExit }: CommandContext):
           (_, i) => Math.floor(i / 10) + classes * (i % 10),
         ).filter((i) => i < o.n);
         const picked = new Float32Array(order.length * 1024);
-        order.forEach((idx, k) => picked.set(images.subarray(idx * 1024, (idx + 1) * 1024), k * 1024));
+        for (const [k, idx] of order.entries())
+          picked.set(images.subarray(idx * 1024, (idx + 1) * 1024), k * 1024);
         writePng(o.grid, imageGrid(picked, order.length, 32, 32, 1, 10));
       }
 
