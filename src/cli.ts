@@ -12,6 +12,7 @@ import {
   printDiagnostics,
   summary,
 } from "./commands/context.ts";
+import { registerCompile } from "./commands/compile.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerEval } from "./commands/eval.ts";
 import { registerExport } from "./commands/export.ts";
@@ -193,6 +194,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerDemo(program, { io, setExit });
   registerExport(program, { io, setExit });
   registerEval(program, { io, setExit });
+  registerCompile(program, { io, setExit });
   return program;
 }
 
