@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Command, CommanderError, Option } from "commander";
+import { registerCompile } from "./commands/compile.ts";
 import {
   EXIT,
   type Io,
@@ -12,7 +13,6 @@ import {
   printDiagnostics,
   summary,
 } from "./commands/context.ts";
-import { registerCompile } from "./commands/compile.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerEval } from "./commands/eval.ts";
 import { registerExport } from "./commands/export.ts";
