@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { loadData } from "../src/runtime/data/load-data.ts";
@@ -307,7 +308,10 @@ describe("evaluation classifier (smoke)", () => {
   it("trains (loss falls), round-trips through safetensors bit for bit, and is cached", async () => {
     const train = loadData(dataPath, { size: 32, channels: 1, split: "train", limit: 256 });
     const opts = { epochs: 3, batchSize: 32, lr: 3e-3, seed: 0 };
+    const tensorsBefore = tf.memory().numTensors;
     const r = await trainClassifier(train, opts);
+    // Nothing but the classifier's own variables outlives training (no leaked step tensors).
+    expect(tf.memory().numTensors - tensorsBefore).toBe(r.classifier.vars.size);
     expect(r.losses.length).toBe(24);
     const [first = 0, , last = 0] = r.epochLosses;
     expect(first).toBeGreaterThan(last);
@@ -323,7 +327,9 @@ describe("evaluation classifier (smoke)", () => {
     expect(loaded.metadata.testAccuracy).toBe(0.5);
     for (const [name, w] of r.classifier.weights()) expect(loaded.classifier.weights().get(name)).toEqual(w);
     const images = train.images.subarray(0, 20 * 32 * 32);
+    const before = tf.memory().numTensors;
     const a = r.classifier.classify(images, 8);
+    expect(tf.memory().numTensors).toBe(before); // batches are disposed
     const b = loaded.classifier.classify(images, 8);
     expect(a.logits.length).toBe(20 * NUM_CLASSES);
     expect(a.features.length).toBe(20 * FEATURE_DIM);

@@ -194,8 +194,12 @@ export function registerEval(program: Command, { io, setExit }: CommandContext):
       if (o.features) {
         const g = await onnxFeatures(o.features, images, o.n, 32);
         const r = await onnxFeatures(o.features, real.images, real.count, 32);
-        featsGen = g.values;
-        featsReal = r.values;
+        // KID's cubic kernel needs unit-scale features (as the classifier's are): divide both sets
+        // by the RMS of the real features.
+        const rms =
+          Math.sqrt(r.values.reduce((acc, v) => acc + v * v, 0) / Math.max(1, r.values.length)) || 1;
+        featsGen = g.values.map((v) => v / rms);
+        featsReal = r.values.map((v) => v / rms);
         dim = g.dim;
         featureSource = o.features;
       }

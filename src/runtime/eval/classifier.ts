@@ -289,7 +289,10 @@ export function createClassifier(seed: number): Classifier {
       const std = Math.sqrt(l.gain / l.fanIn);
       for (let i = 0; i < size; i++) values[i] = rng.normal() * std;
     }
-    vars.set(l.name, tf.variable(tf.tensor(values, [...l.shape]), l.trainable));
+    vars.set(
+      l.name,
+      tf.tidy(() => tf.variable(tf.tensor(values, [...l.shape]), l.trainable)),
+    );
   }
   return new Classifier(vars);
 }
@@ -304,7 +307,10 @@ export function classifierFromWeights(weights: ReadonlyMap<string, Float32Array>
       const size = l.shape.reduce((a, b) => a * b, 1);
       if (values.length !== size)
         throw new InputError(`classifier ${l.name} has ${values.length} values, expected ${size}`);
-      vars.set(l.name, tf.variable(tf.tensor(values, [...l.shape]), l.trainable));
+      vars.set(
+        l.name,
+        tf.tidy(() => tf.variable(tf.tensor(values, [...l.shape]), l.trainable)),
+      );
     }
   } catch (e) {
     for (const v of vars.values()) v.dispose();
@@ -613,7 +619,7 @@ export async function loadOrTrainClassifier(
     shift: String(opts.shift ?? DEFAULT_SHIFT),
     data_fingerprint: fingerprint,
     train_seconds: result.seconds.toFixed(1),
-    final_loss: String(result.epochLosses.at(-1) ?? Number.NaN),
+    final_epoch_loss: String(result.epochLosses.at(-1) ?? Number.NaN),
   };
   mkdirSync(cacheDir, { recursive: true });
   saveClassifier(path, result.classifier, {
