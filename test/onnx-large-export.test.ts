@@ -35,7 +35,8 @@ describe("external data for models above 2 GB", () => {
       };
       expect(out.dataPath).toBe(`${path}.data`);
       expect(out.weightBytes).toBeGreaterThan(2.2e9);
-      expect(statSync(out.dataPath).size).toBeGreaterThanOrEqual(out.weightBytes);
+      // Tensors under 1 KB (shape constants, small biases) stay inline in the graph file.
+      expect(statSync(out.dataPath).size).toBeGreaterThan(0.999 * out.weightBytes);
       expect(out.bytes).toBeLessThan(5e6); // the graph alone, far below protobuf's 2 GB
       expect(out.peakRssBytes).toBeLessThan(2 * out.weightBytes);
       const session = await openSession(path);
