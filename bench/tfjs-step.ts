@@ -7,6 +7,7 @@ import { buildGraph } from "../src/compiler/ir/build.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
 import { accumulateGradients } from "../src/runtime/tfjs/accumulate.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
+import { Adam } from "../src/runtime/training/adam.ts";
 
 export interface StepRow {
   spec: string;
@@ -48,7 +49,7 @@ export async function benchTfjsStep(
           "int32",
         );
   const target = tf.randomNormal([batch, ...shape]);
-  const optimizer = tf.train.adam(1e-4);
+  const optimizer = new Adam(model.variables, { kind: "adam", betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
   const forward = () => {
     const out = tf.tidy(() => tf.sum(model.forward({ x, t, y }, { release: true })));
     out.dataSync();
@@ -65,7 +66,7 @@ export async function benchTfjsStep(
         return tf.mean(tf.square(tf.sub(out, part(target, i) as tf.Tensor))) as tf.Scalar;
       }),
     );
-    optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+    optimizer.apply(grads, 1e-4);
     tf.dispose(Object.values(grads));
   };
   forward();
