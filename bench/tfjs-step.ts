@@ -49,7 +49,12 @@ export async function benchTfjsStep(
           "int32",
         );
   const target = tf.randomNormal([batch, ...shape]);
-  const optimizer = new Adam(model.variables, { kind: "adam", betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
+  const optimizer = new Adam(model.variables, {
+    kind: "adam",
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    weightDecay: 0,
+  });
   const forward = () => {
     const out = tf.tidy(() => tf.sum(model.forward({ x, t, y }, { release: true })));
     out.dataSync();
