@@ -61,15 +61,20 @@ export interface SampleJob {
   guidanceScale?: number;
 }
 
+/** The spec's guidance with the job's scale override. */
+function guidanceOf(job: SampleJob) {
+  return {
+    ...job.spec.sampling.guidance,
+    ...(job.guidanceScale !== undefined ? { scale: job.guidanceScale } : {}),
+  };
+}
+
 /** Samples on ONNX Runtime from an exported file. */
 export async function sampleOnnxJob(model: string, job: SampleJob): Promise<SampleOutcome> {
   const t0 = performance.now();
   if (job.sampler !== "heun" && job.sampler !== "euler")
     throw new UsageError(`the ONNX engine runs heun or euler, not ${job.sampler}`);
-  const guidance = {
-    ...job.spec.sampling.guidance,
-    ...(job.guidanceScale !== undefined ? { scale: job.guidanceScale } : {}),
-  };
+  const guidance = guidanceOf(job);
   const r = await sampleWithOnnx(model, job.spec, job.count, {
     sampler: job.sampler,
     steps: job.steps,
@@ -92,10 +97,7 @@ export function sampleTfjsJob(weights: Map<string, Float32Array>, job: SampleJob
   const model = TfjsModel.fromWeights(buildGraph(job.spec), weights);
   try {
     const net: Network = (x, t, y) => model.forward({ x, t, y }, { release: true });
-    const guidance = {
-      ...job.spec.sampling.guidance,
-      ...(job.guidanceScale !== undefined ? { scale: job.guidanceScale } : {}),
-    };
+    const guidance = guidanceOf(job);
     const { images, nfe } = sampleImages(job.spec, net, {
       count: job.count,
       ...(job.labels ? { labels: job.labels } : {}),

@@ -8,6 +8,7 @@ import { karrasSigmas, scalings } from "../diffusion/edm.ts";
 import { Rng } from "../random.ts";
 import { gaussian } from "../sampling/edm-sampler.ts";
 import { type GuidanceConfig, guidanceScale } from "../sampling/guidance.ts";
+import { nchwToNhwc, nhwcToNchw } from "./layout.ts";
 import { onnxMetadata, openSession, ort } from "./session.ts";
 
 export interface OnnxSampleOptions {
@@ -22,22 +23,6 @@ export interface OnnxSampleResult {
   /** [N, H, W, C] (channels-last, like the tfjs engine), values ≈ [−1, 1]. */
   images: Float32Array;
   nfe: number;
-}
-
-function nhwcToNchw(v: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
-  const out = new Float32Array(v.length);
-  for (let b = 0; b < n; b++)
-    for (let i = 0; i < h * w; i++)
-      for (let k = 0; k < c; k++) out[(b * c + k) * h * w + i] = v[(b * h * w + i) * c + k] ?? 0;
-  return out;
-}
-
-function nchwToNhwc(v: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
-  const out = new Float32Array(v.length);
-  for (let b = 0; b < n; b++)
-    for (let i = 0; i < h * w; i++)
-      for (let k = 0; k < c; k++) out[(b * h * w + i) * c + k] = v[(b * c + k) * h * w + i] ?? 0;
-  return out;
 }
 
 export async function sampleWithOnnx(

@@ -9,6 +9,7 @@ import { InputError } from "../../errors.ts";
 import { denoise } from "../diffusion/edm.ts";
 import { Rng } from "../random.ts";
 import { TfjsModel } from "../tfjs/model.ts";
+import { nhwcToNchw } from "./layout.ts";
 import { onnxMetadata, openSession, ort } from "./session.ts";
 
 export interface ParityRow {
@@ -37,17 +38,6 @@ export function specFromOnnx(path: string): { spec: ResolvedSpec; meta: Record<s
       `${path} carries a spec this compiler rejects: ${r.diagnostics.map((d) => d.message).join("; ")}`,
     );
   return { spec: r.spec, meta };
-}
-
-/** NHWC → NCHW as a plain array. */
-export function toNchw(v: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
-  const out = new Float32Array(v.length);
-  for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let k = 0; k < c; k++)
-          out[((b * c + k) * h + y) * w + x] = v[((b * h + y) * w + x) * c + k] ?? 0;
-  return out;
 }
 
 function randomInputs(spec: ResolvedSpec, graph: Graph, n: number, denoiser: boolean, rng: Rng) {
@@ -97,7 +87,7 @@ export async function verifyOnnx(
         return tf.transpose(out, [0, 3, 1, 2]);
       });
       const feeds: Record<string, ort.Tensor> = {
-        x: new ort.Tensor("float32", toNchw(x, n, h, w, c), [n, c, h, w]),
+        x: new ort.Tensor("float32", nhwcToNchw(x, n, h, w, c), [n, c, h, w]),
         [denoiser ? "sigma" : "t"]: new ort.Tensor("float32", Float32Array.from(levels), [n]),
       };
       if (labels) feeds.y = new ort.Tensor("int64", BigInt64Array.from(labels.map((l) => BigInt(l))), [n]);
