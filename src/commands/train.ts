@@ -1,16 +1,22 @@
 // `diffit train`: train a spec on a dataset with the tfjs engine.
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { buildGraph } from "../compiler/ir/build.ts";
+import type { ResolvedEntry } from "../compiler/pipeline.ts";
 import { UsageError } from "../errors.ts";
 import { BACKENDS, describeBackend, selectBackend } from "../runtime/backend.ts";
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
+import type { Dataset } from "../runtime/data/dataset.ts";
 import { loadData } from "../runtime/data/load-data.ts";
+import { runSweep, type SharedTrainOptions } from "../runtime/sweep/run-sweep.ts";
+import { sweepMarkdown } from "../runtime/sweep/sweep-results.ts";
 import { train, trainPaths } from "../runtime/training/trainer.ts";
 import {
   type CommandContext,
   EXIT,
+  type Io,
+  loadAll,
   loadOne,
   nonNegativeInt,
   nonNegativeNumber,
@@ -47,15 +53,115 @@ interface TrainFlags {
   progress: boolean;
   json?: boolean;
   typecheck: boolean;
+  sweep?: string;
+  eval: boolean;
+  evalSamples: number;
+  evalSteps?: number;
+  evalGuidance?: number;
+  evalData: string;
+  cache: string;
+}
+
+/** Training options from the flags and the spec's `training` section. */
+function trainOptions(entry: ResolvedEntry, o: TrainFlags): SharedTrainOptions {
+  const t = entry.spec.training;
+  const batchSize = o.batch ?? t.batchSize;
+  return {
+    steps: o.steps ?? t.steps ?? 1000,
+    batchSize,
+    microBatch: o.microBatch ?? batchSize,
+    lr: o.lr ?? t.lr,
+    warmupSteps: o.warmup ?? t.warmupSteps,
+    gradClip: o.gradClip ?? t.gradClip,
+    emaDecay: o.ema ?? t.emaDecay,
+    optimizer: t.optimizer,
+    betas: t.betas,
+    weightDecay: t.weightDecay,
+    seed: o.seed ?? t.seed,
+    checkpointEvery: o.checkpointEvery,
+    sampleEvery: o.sampleEvery,
+    sampleSteps: o.sampleSteps,
+    flip: o.flip ?? false,
+    progress: o.progress,
+  };
+}
+
+function loadTrainingData(io: Io, entry: ResolvedEntry, o: TrainFlags): Dataset {
+  const t0 = performance.now();
+  const data = loadData(o.data, {
+    size: entry.spec.input.size,
+    channels: entry.spec.input.channels,
+    split: "train",
+    limit: o.limit,
+    skipBad: o.skipBad,
+  });
+  io.err(
+    `data: ${data.count} images from ${o.data}${data.skipped ? ` (${data.skipped} unreadable skipped)` : ""} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  return data;
+}
+
+/** `diffit train --sweep`: every variant, same data, seeds and budget; results per variant. */
+async function trainSweep(io: Io, o: TrainFlags & { sweep: string }): Promise<number> {
+  for (const [flag, set] of [
+    ["--resume", o.resume],
+    ["--init", o.init],
+    ["--variant", o.variant],
+  ] as const) {
+    if (set)
+      throw new UsageError(
+        `${flag} does not apply to --sweep: a rerun resumes variant by variant, and every variant starts from its seeded initialisation`,
+      );
+  }
+  const entries = loadAll(io, o.sweep, o.typecheck);
+  const [first] = entries;
+  if (!first) throw new UsageError(`${o.sweep} holds no spec`);
+  const shared = trainOptions(first, o);
+  const different = entries.find((e) => JSON.stringify(trainOptions(e, o)) !== JSON.stringify(shared));
+  if (different)
+    throw new UsageError(
+      `${different.name} has other training settings than ${first.name}; a sweep compares architectures under one training budget, so vary only the model (or pass the settings as flags)`,
+    );
+  const backend = await selectBackend(o.backend);
+  io.err(describeBackend(backend));
+  const data = loadTrainingData(io, first, o);
+  const outDir = o.out ?? join("out", "sweeps", basename(o.sweep).replace(/\.(json|ts)$/, ""));
+  io.err(`sweep: ${entries.length} variant(s), ${shared.steps} steps each → ${outDir}`);
+  const r = await runSweep(entries, data, {
+    sweep: o.sweep,
+    outDir,
+    dataPath: o.data,
+    train: shared,
+    evaluation: o.eval
+      ? {
+          samples: o.evalSamples,
+          ...(o.evalSteps !== undefined ? { steps: o.evalSteps } : {}),
+          ...(o.evalGuidance !== undefined ? { guidance: o.evalGuidance } : {}),
+          seed: 0,
+          data: o.evalData,
+          cache: o.cache,
+        }
+      : null,
+    force: o.force ?? false,
+    ...(o.maxMinutes ? { maxSeconds: o.maxMinutes * 60 } : {}),
+    log: io.err,
+  });
+  if (o.json) io.out(JSON.stringify({ backend: backend.name, stopped: r.stopped, ...r.results }, null, 2));
+  else {
+    io.out(sweepMarkdown(r.results));
+    io.out(`results: ${r.jsonPath}\ntable:   ${r.markdownPath}`);
+  }
+  if (r.stopped !== "done") io.err(`sweep stopped (${r.stopped}); rerun the same command to resume it`);
+  return EXIT.ok;
 }
 
 export function registerTrain(program: Command, { io, setExit }: CommandContext): void {
   program
     .command("train")
     .description(
-      "train a spec on images (EDM specs; tfjs engine), with checkpoints, resume, metrics and sample grids",
+      "train a spec on images (EDM and DDPM specs; tfjs engine), with checkpoints, resume, metrics and sample grids; or a sweep of variants",
     )
-    .argument("<spec>", "spec file")
+    .argument("[spec]", "spec file (or give --sweep)")
     .option(
       "--data <path>",
       "folder of IDX files (MNIST/Fashion-MNIST) or of class sub-folders of PNG/JPEG images",
@@ -117,9 +223,41 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
     .option("--no-progress", "no progress bar")
     .option("--json", "print the result as JSON")
     .option("--no-typecheck", "skip the TypeScript checker on .ts specs")
-    .action(async (file: string, o: TrainFlags) => {
+    .option(
+      "--sweep <file>",
+      "train every variant of a sweep spec with identical data, seeds and budget, evaluate each, and write sweep-results.json and .md (rerun to resume)",
+    )
+    .option("--no-eval", "sweep: compare final training losses only, without sampling")
+    .option(
+      "--eval-samples <n>",
+      "sweep: samples per variant for evaluation",
+      positiveInt("--eval-samples"),
+      500,
+    )
+    .option(
+      "--eval-steps <n>",
+      "sweep: Heun steps for evaluation (default: the spec's)",
+      positiveInt("--eval-steps"),
+    )
+    .option(
+      "--eval-guidance <scale>",
+      "sweep: guidance scale for evaluation (default: the spec's)",
+      nonNegativeNumber("--eval-guidance"),
+    )
+    .option(
+      "--eval-data <dir>",
+      "sweep: Fashion-MNIST IDX folder for the evaluation classifier and real test images",
+      DEFAULT_DATA,
+    )
+    .option("--cache <dir>", "sweep: where the evaluation classifier is kept", "out/cache")
+    .action(async (file: string | undefined, o: TrainFlags) => {
+      if (o.sweep) {
+        if (file) throw new UsageError("give a spec or --sweep <file>, not both");
+        setExit(await trainSweep(io, { ...o, sweep: o.sweep }));
+        return;
+      }
+      if (!file) throw new UsageError("give a spec to train, or --sweep <file>");
       const entry = loadOne(io, file, o.typecheck, o.variant);
-      const t = entry.spec.training;
       const outDir = o.out ?? join("out", "train", entry.name);
       const paths = trainPaths(outDir);
       if (o.resume && o.init) throw new UsageError("--resume and --init exclude each other");
@@ -132,39 +270,13 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
       }
       const backend = await selectBackend(o.backend);
       io.err(describeBackend(backend));
-      const t0 = performance.now();
-      const data = loadData(o.data, {
-        size: entry.spec.input.size,
-        channels: entry.spec.input.channels,
-        split: "train",
-        limit: o.limit,
-        skipBad: o.skipBad,
-      });
-      io.err(
-        `data: ${data.count} images from ${o.data}${data.skipped ? ` (${data.skipped} unreadable skipped)` : ""} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-      );
+      const data = loadTrainingData(io, entry, o);
       const init = o.init ? loadWeights(o.init, buildGraph(entry.spec)).weights : undefined;
-      const batchSize = o.batch ?? t.batchSize;
       const result = await train(entry, data, {
-        steps: o.steps ?? t.steps ?? 1000,
-        batchSize,
-        microBatch: o.microBatch ?? batchSize,
-        lr: o.lr ?? t.lr,
-        warmupSteps: o.warmup ?? t.warmupSteps,
-        gradClip: o.gradClip ?? t.gradClip,
-        emaDecay: o.ema ?? t.emaDecay,
-        optimizer: t.optimizer,
-        betas: t.betas,
-        weightDecay: t.weightDecay,
-        seed: o.seed ?? t.seed,
+        ...trainOptions(entry, o),
         outDir,
-        checkpointEvery: o.checkpointEvery,
-        sampleEvery: o.sampleEvery,
-        sampleSteps: o.sampleSteps,
         resume: o.resume ?? false,
         ...(init ? { init } : {}),
-        flip: o.flip ?? false,
-        progress: o.progress,
         ...(o.maxMinutes ? { maxSeconds: o.maxMinutes * 60 } : {}),
       });
       if (o.json) io.out(JSON.stringify({ backend: backend.name, ...result }, null, 2));

@@ -28,6 +28,8 @@ export interface SpecInstance {
   name: string;
   /** Set when the instance is a variant of the file's spec. */
   variant?: string;
+  /** A variant's settings: written path (e.g. `stages[*].depth`) → value as written. */
+  settings?: Record<string, string>;
   value: JsonObject;
   locate: Locate;
 }
@@ -229,7 +231,8 @@ export function expandVariants(spec: ComposedSpec): { instances: SpecInstance[];
       const src = sources.find((s) => s.written.every((seg, k) => path[k] === seg));
       return spec.locate(src ? src.at : path);
     };
-    instances.push({ name: plan.name, variant: plan.name, value: v, locate });
+    const settings = Object.fromEntries(plan.settings.map((x) => [x.key, showValue(x.value)]));
+    instances.push({ name: plan.name, variant: plan.name, settings, value: v, locate });
   }
   return {
     instances,

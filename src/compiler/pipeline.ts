@@ -16,6 +16,8 @@ export interface ResolvedEntry {
   file: string;
   /** Set for specs produced by a file's `variants`. */
   variant?: string;
+  /** A variant's settings: written path → value (see compose.ts). */
+  settings?: Record<string, string>;
   spec: ResolvedSpec;
   /** sha256 of the canonical JSON of the resolved spec (first 16 hex digits). */
   hash: string;
@@ -114,6 +116,7 @@ export function runFrontEnd(file: string, options: ReadOptions = {}): FrontEndRe
           name: inst.name,
           file: composed.file,
           ...(inst.variant ? { variant: inst.variant } : {}),
+          ...(inst.settings ? { settings: inst.settings } : {}),
           spec: r.spec,
           hash: specHash(r.spec),
           diagnostics: ds,

@@ -28,6 +28,12 @@ export function table(
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
+/** A GitHub-flavoured Markdown table; newlines in cells become spaces (callers escape `|`). */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.map((c) => c.replace(/\n/g, " ")).join(" | ")} |`;
+  return [line(header), `|${header.map(() => "---").join("|")}|`, ...rows.map(line)].join("\n");
+}
+
 const dash = (n: number) => (n === 0 ? "-" : humanCount(n));
 
 export function formatLayerTable(rows: readonly LayerRow[]): string {

@@ -1,6 +1,7 @@
 // Generates the spec reference (docs/spec-reference.md) from the JSON Schema, which is itself
 // generated from the zod source: field names, types, defaults and descriptions have one home.
 import { specJsonSchema } from "./json-schema.ts";
+import { markdownTable } from "./report.ts";
 
 interface Js {
   type?: string | string[];
@@ -89,18 +90,10 @@ export function specReferenceMarkdown(): string {
   ];
   for (const f of families) {
     const fam = JSON.stringify(f.properties?.family?.const);
-    parts.push(
-      "",
-      `## family: ${fam}`,
-      "",
-      f.description ?? "",
-      "",
-      "| field | type | default | description |",
-      "|---|---|---|---|",
-    );
+    parts.push("", `## family: ${fam}`, "", f.description ?? "", "");
     const out: string[][] = [];
     rows(f, "", out);
-    for (const r of out) parts.push(`| ${r.map((c) => c.replace(/\n/g, " ")).join(" | ")} |`);
+    parts.push(markdownTable(["field", "type", "default", "description"], out));
   }
   return `${parts.join("\n")}\n`;
 }

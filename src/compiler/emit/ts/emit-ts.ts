@@ -6,6 +6,7 @@ import { Project, VariableDeclarationKind, type WriterFunction } from "ts-morph"
 import { buildGraph } from "../../ir/build.ts";
 import type { Graph, Node, OpKind } from "../../ir/types.ts";
 import type { ResolvedSpec } from "../../resolve-defaults.ts";
+import { specSlug } from "../../spec-slug.ts";
 
 export interface EmitEntry {
   name: string;
@@ -61,13 +62,7 @@ export const INDEX_FILE = "index.ts";
 
 /** The file name of a spec's module: `tiny-fmnist-sweep[depth=1,mode=tmsa]` → `tiny-fmnist-sweep--depth-1--mode-tmsa.ts`. */
 export function moduleFileName(name: string): string {
-  const slug = name
-    .replace(/\[/g, "--")
-    .replace(/\]/g, "")
-    .replace(/,/g, "--")
-    .replace(/=/g, "-")
-    .replace(/[^A-Za-z0-9._-]/g, "_");
-  return `${slug}.ts`;
+  return `${specSlug(name)}.ts`;
 }
 
 const RESERVED = new Set(
