@@ -1,0 +1,78 @@
+// Reverse-mode differentiation of an ONNX graph under construction: walks the forward nodes
+// backwards from a scalar loss, asks each node's VJP rule for its input gradients, and sums the
+// contributions a value receives from its several uses (one Sum node). Only values that depend
+// on a `wrt` input are differentiated, so data inputs and constants cost nothing.
+import type { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
+import type { NodeProto } from "../emit/onnx/proto.ts";
+import { VJP_RULES } from "./rules/index.ts";
+import { type Dims, ShapeTable } from "./shapes.ts";
+import type { VjpContext } from "./vjp.ts";
+
+export interface BackwardResult {
+  /** Gradient value of each `wrt` name (a zero constant where the loss does not depend on it). */
+  grads: Map<string, string>;
+  shapes: ShapeTable;
+}
+
+/** Values computed from any of `wrt`, in the order of the forward nodes. */
+function dependents(nodes: readonly NodeProto[], wrt: Iterable<string>): Set<string> {
+  const live = new Set(wrt);
+  for (const n of nodes) {
+    if ((n.input ?? []).some((i) => live.has(i))) for (const o of n.output ?? []) live.add(o);
+  }
+  return live;
+}
+
+/**
+ * Appends the backward pass of `loss` (a scalar value) to `b` and returns d loss / d w for each
+ * name in `wrt` (graph inputs). `inputShapes` gives the static shape of every graph input.
+ */
+export function appendBackward(
+  b: OnnxGraphBuilder,
+  loss: string,
+  wrt: readonly string[],
+  inputShapes: ReadonlyMap<string, Dims>,
+): BackwardResult {
+  const forward = [...b.nodes];
+  const shapes = new ShapeTable(b, inputShapes);
+  const ctx: VjpContext = { b, shapes, declare: (name, dims) => shapes.declare(name, dims) };
+  const live = dependents(forward, wrt);
+  const parts = new Map<string, string[]>([[loss, [b.constant([1], [])]]]);
+  const totals = new Map<string, string>();
+  const total = (name: string): string | undefined => {
+    const known = totals.get(name);
+    if (known) return known;
+    const ps = parts.get(name);
+    if (!ps || ps.length === 0) return undefined;
+    const sum = ps.length === 1 ? (ps[0] ?? "") : b.op("Sum", ps, `${name}/grad_sum`);
+    totals.set(name, sum);
+    return sum;
+  };
+  for (const node of forward.reverse()) {
+    const grads = (node.output ?? []).map(total);
+    if (grads.every((g) => g === undefined)) continue;
+    const needs = (node.input ?? []).map((i) => live.has(i));
+    if (!needs.some(Boolean)) continue;
+    const rule = VJP_RULES[node.opType ?? ""];
+    if (!rule) {
+      throw new Error(
+        `no VJP rule for ONNX ${node.opType} (node ${node.name}); add one in src/compiler/autodiff/rules/`,
+      );
+    }
+    const ins = rule(node, grads, needs, ctx);
+    (node.input ?? []).forEach((name, i) => {
+      const g = ins[i];
+      if (!needs[i] || g === undefined) return;
+      const list = parts.get(name) ?? [];
+      list.push(g);
+      parts.set(name, list);
+    });
+  }
+  const out = new Map<string, string>();
+  for (const w of wrt) {
+    const g = total(w);
+    const dims = inputShapes.get(w) ?? [];
+    out.set(w, g ?? b.constant(new Array(dims.reduce((a, d) => a * d, 1)).fill(0), [...dims]));
+  }
+  return { grads: out, shapes };
+}

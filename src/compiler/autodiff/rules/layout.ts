@@ -1,0 +1,107 @@
+// VJPs of the ops that only move data: Transpose, Reshape, Unsqueeze, Concat, Slice, Gather.
+// A Gather from a table (embeddings, the relative-position bias) scatters its gradient back
+// with a one-hot matrix product, duplicates summed; a Gather of one index (qkv split) pads.
+import { attrInt, attrInts, input, output } from "../onnx-attrs.ts";
+import { gradOf, inverse, type VjpRule } from "../vjp.ts";
+
+export const LAYOUT_VJPS = {
+  Transpose: (node, grads, needs, ctx) => {
+    if (!needs[0]) return [];
+    const rank = ctx.shapes.get(input(node, 0)).length;
+    const perm = attrInts(node, "perm") ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
+    return [ctx.b.op("Transpose", [gradOf(grads)], `${output(node)}/grad`, { perm: inverse(perm) })];
+  },
+  Reshape: (node, grads, needs, ctx) =>
+    needs[0]
+      ? [
+          ctx.b.op(
+            "Reshape",
+            [gradOf(grads), ctx.b.ints([...ctx.shapes.get(input(node, 0))])],
+            `${output(node)}/grad`,
+          ),
+        ]
+      : [],
+  Unsqueeze: (node, grads, needs, ctx) =>
+    needs[0]
+      ? [
+          ctx.b.op(
+            "Reshape",
+            [gradOf(grads), ctx.b.ints([...ctx.shapes.get(input(node, 0))])],
+            `${output(node)}/grad`,
+          ),
+        ]
+      : [],
+  Concat: (node, grads, needs, ctx) => {
+    const g = gradOf(grads);
+    const ins = node.input ?? [];
+    const rank = ctx.shapes.get(output(node)).length;
+    const a0 = attrInt(node, "axis", 0);
+    const axis = a0 < 0 ? a0 + rank : a0;
+    let start = 0;
+    return ins.map((name, i) => {
+      const size = ctx.shapes.get(name)[axis] ?? 1;
+      const from = start;
+      start += size;
+      if (!needs[i]) return undefined;
+      return ctx.b.op(
+        "Slice",
+        [g, ctx.b.ints([from]), ctx.b.ints([from + size]), ctx.b.ints([axis])],
+        `${output(node)}/grad${i}`,
+      );
+    });
+  },
+  Slice: (node, grads, needs, ctx) => {
+    if (!needs[0]) return [];
+    const s = ctx.shapes.get(input(node, 0));
+    const starts = ctx.shapes.constant(input(node, 1));
+    const ends = ctx.shapes.constant(input(node, 2));
+    const axes = node.input?.[3] ? ctx.shapes.constant(input(node, 3)) : starts.map((_, i) => i);
+    if (node.input?.[4] && ctx.shapes.constant(input(node, 4)).some((x) => x !== 1))
+      throw new Error(`no VJP for a strided Slice (${node.name})`);
+    const pads = new Array<number>(2 * s.length).fill(0);
+    axes.forEach((a0, i) => {
+      const a = a0 < 0 ? a0 + s.length : a0;
+      const d = s[a] ?? 1;
+      const clamp = (v: number) => Math.max(0, Math.min(d, v < 0 ? v + d : v));
+      pads[a] = clamp(starts[i] ?? 0);
+      pads[a + s.length] = d - clamp(ends[i] ?? d);
+    });
+    return [ctx.b.op("Pad", [gradOf(grads), ctx.b.ints(pads)], `${output(node)}/grad`)];
+  },
+  Gather: (node, grads, needs, ctx) => {
+    if (!needs[0]) return [];
+    const g = gradOf(grads);
+    const data = ctx.shapes.get(input(node, 0));
+    const idx = input(node, 1);
+    const idxShape = ctx.shapes.get(idx);
+    const a0 = attrInt(node, "axis", 0);
+    const axis = a0 < 0 ? a0 + data.length : a0;
+    const h = `${output(node)}/grad`;
+    if (idxShape.length === 0) {
+      // One index: put g back at that position along the axis, zeros elsewhere.
+      const at = ctx.shapes.constant(idx)[0] ?? 0;
+      const pos = at < 0 ? at + (data[axis] ?? 1) : at;
+      const pads = new Array<number>(2 * data.length).fill(0);
+      pads[axis] = pos;
+      pads[axis + data.length] = (data[axis] ?? 1) - 1 - pos;
+      const lifted = ctx.b.op("Unsqueeze", [g, ctx.b.ints([axis])], `${h}/lift`);
+      return [ctx.b.op("Pad", [lifted, ctx.b.ints(pads)], h)];
+    }
+    if (axis !== 0) throw new Error(`no VJP for a Gather on axis ${axis} (${node.name})`);
+    // d table = onehot(idx)ᵀ · g over the flattened lookups: [R, K]·[K, rest].
+    const rows = data[0] ?? 1;
+    const rest = data.slice(1).reduce((a, b) => a * b, 1);
+    // onnxruntime's OneHot takes int64 indices with an int64 depth (not int32 with int64).
+    const idx64 = ctx.b.op("Cast", [idx], `${h}/idx64`, { to: 7 });
+    const flatIdx = ctx.b.op("Reshape", [idx64, ctx.b.ints([-1])], `${h}/idx`);
+    const onehot = ctx.b.op(
+      "OneHot",
+      [flatIdx, ctx.b.ints([rows]), ctx.b.constant([0, 1], [2])],
+      `${h}/onehot`,
+      { axis: -1 },
+    );
+    const g2 = ctx.b.op("Reshape", [g, ctx.b.ints([-1, rest])], `${h}/g2`);
+    const table = ctx.b.op("Gemm", [onehot, g2], `${h}/table`, { transA: 1 });
+    return [ctx.b.op("Reshape", [table, ctx.b.ints([...data])], h)];
+  },
+} satisfies Record<string, VjpRule>;

@@ -1,0 +1,74 @@
+// VJPs of MatMul and Gemm. A dense layer (activations [..., k] times a [k, n] weight) gets its
+// weight gradient as one Gemm over the flattened rows (transA), which MLAS runs without an
+// explicit transpose; batched products (attention) use transposed MatMuls and sum any
+// broadcast batch axes away.
+import { attrInt, input, output } from "../onnx-attrs.ts";
+import { gradOf, sumTo, type VjpRule } from "../vjp.ts";
+
+const swapLast = (rank: number) => [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
+
+export const LINALG_VJPS = {
+  MatMul: (node, grads, needs, ctx) => {
+    const g = gradOf(grads);
+    const [a, b] = [input(node, 0), input(node, 1)];
+    const [sa, sb, sy] = [ctx.shapes.get(a), ctx.shapes.get(b), ctx.shapes.get(output(node))];
+    const h = `${output(node)}/grad`;
+    const k = sa[sa.length - 1] ?? 1;
+    const n = sb[sb.length - 1] ?? 1;
+    if (sb.length === 2 && sa.length >= 2) {
+      // Dense layer: flatten the rows, one Gemm per gradient.
+      const g2 = sy.length === 2 ? g : ctx.b.op("Reshape", [g, ctx.b.ints([-1, n])], `${h}/g2`);
+      let da: string | undefined;
+      if (needs[0]) {
+        const flat = ctx.b.op("Gemm", [g2, b], `${h}/da2`, { transB: 1 });
+        da = sa.length === 2 ? flat : ctx.b.op("Reshape", [flat, ctx.b.ints([...sa])], `${h}/da`);
+      }
+      let db: string | undefined;
+      if (needs[1]) {
+        const a2 = sa.length === 2 ? a : ctx.b.op("Reshape", [a, ctx.b.ints([-1, k])], `${h}/a2`);
+        db = ctx.b.op("Gemm", [a2, g2], `${h}/db`, { transA: 1 });
+      }
+      return [da, db];
+    }
+    const da = needs[0]
+      ? sumTo(
+          ctx,
+          ctx.b.op(
+            "MatMul",
+            [g, ctx.b.op("Transpose", [b], `${h}/bT`, { perm: swapLast(sb.length) })],
+            `${h}/da_full`,
+          ),
+          [...sy.slice(0, -2), sa[sa.length - 2] ?? 1, k],
+          sa,
+          `${h}/da`,
+        )
+      : undefined;
+    const db = needs[1]
+      ? sumTo(
+          ctx,
+          ctx.b.op(
+            "MatMul",
+            [ctx.b.op("Transpose", [a], `${h}/aT`, { perm: swapLast(sa.length) }), g],
+            `${h}/db_full`,
+          ),
+          [...sy.slice(0, -2), k, n],
+          sb,
+          `${h}/db`,
+        )
+      : undefined;
+    return [da, db];
+  },
+  // Y = op(A)·op(B) (+ C): only the forms the reverse pass itself emits are differentiable.
+  Gemm: (node, grads, needs, ctx) => {
+    if (attrInt(node, "transA", 0) || attrInt(node, "transB", 0) || node.input?.[2]) {
+      throw new Error(`no VJP for a transposed or biased Gemm (${node.name})`);
+    }
+    const g = gradOf(grads);
+    const [a, b] = [input(node, 0), input(node, 1)];
+    const h = `${output(node)}/grad`;
+    return [
+      needs[0] ? ctx.b.op("Gemm", [g, b], `${h}/da`, { transB: 1 }) : undefined,
+      needs[1] ? ctx.b.op("Gemm", [a, g], `${h}/db`, { transA: 1 }) : undefined,
+    ];
+  },
+} satisfies Record<string, VjpRule>;

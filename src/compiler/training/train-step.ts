@@ -1,0 +1,251 @@
+// One training step as one ONNX graph: EDM preconditioning and loss, the network forward, its
+// reverse-mode gradient (src/compiler/autodiff), global-norm clipping, Adam/AdamW and the EMA.
+// State goes in and comes back out under paired names, so the engine feeds each step's outputs
+// to the next step. The update math mirrors src/runtime/training/{adam,ema}.ts operation for
+// operation, so both engines round alike:
+//   inputs  x, noise [B, C, H, W]; sigma [B]; y [B] int32; lr, bc1 = 1 − β1^t, bc2 = 1 − β2^t;
+//           w:<p> for every parameter; m:<p>, v:<p>, ema:<p> for every trainable one
+//   outputs loss, grad_norm (before clipping), next:<input> for each updated state input,
+//           and with exposeGradients grad:<p> (the unclipped gradient)
+import { appendBackward } from "../autodiff/reverse.ts";
+import type { Dims } from "../autodiff/shapes.ts";
+import type { Val } from "../emit/onnx/context.ts";
+import { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
+import { lowerOnnx } from "../emit/onnx/lower.ts";
+import { DataType, irVersionFor, type ModelProto, onnx, type ValueInfoProto } from "../emit/onnx/proto.ts";
+import type { Graph, ParamDef } from "../ir/types.ts";
+import type { DiffusionConfig } from "../schema/sections.ts";
+import { ParamInputContext, paramInput } from "./param-inputs.ts";
+
+export const TRAIN_STEP_OPSET = 17;
+
+export const stateNames = {
+  w: paramInput,
+  m: (p: string) => `m:${p}`,
+  v: (p: string) => `v:${p}`,
+  ema: (p: string) => `ema:${p}`,
+};
+export const nextOf = (input: string) => `next:${input}`;
+export const gradOutput = (p: string) => `grad:${p}`;
+
+export interface TrainStepOptions {
+  batch: number;
+  optimizer: "adam" | "adamw";
+  betas: readonly [number, number];
+  eps: number;
+  weightDecay: number;
+  gradClip: number | null;
+  emaDecay: number;
+  exposeGradients?: boolean;
+}
+
+export interface TrainStepGraph {
+  /** The encoded ModelProto, initializers inline. */
+  bytes: Uint8Array;
+  trainable: ParamDef[];
+  fixed: ParamDef[];
+  /** [B, C, H, W] of x and noise. */
+  imageDims: [number, number, number, number];
+  conditional: boolean;
+  nodeCount: number;
+}
+
+function valueInfo(name: string, elemType: number, dims: readonly number[]): ValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+  };
+}
+
+/** Why a spec cannot be trained by this graph yet, or undefined when it can. */
+export function trainStepUnsupported(graph: Graph, diffusion: DiffusionConfig): string | undefined {
+  if (diffusion.kind !== "edm" || diffusion.preconditioning !== "edm")
+    return "the ONNX training engine covers EDM specs with EDM preconditioning so far (not ADM/DDPM, VP or VE); use --engine tfjs";
+  if (graph.nodes.some((n) => n.op === "dropout" && n.attrs.rate > 0))
+    return "the ONNX training engine does not implement dropout yet; set dropout 0 or use --engine tfjs";
+  return undefined;
+}
+
+export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: TrainStepOptions): TrainStepGraph {
+  const unsupported = trainStepUnsupported(graph, diffusion);
+  if (unsupported || diffusion.kind !== "edm") throw new Error(unsupported);
+  const b = new OnnxGraphBuilder();
+  const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
+  const ctx = new ParamInputContext(b, TRAIN_STEP_OPSET, shapes);
+  const xNode = graph.nodes[graph.inputs.x ?? -1];
+  const outNode = graph.nodes[graph.inputs.x === undefined ? -1 : (graph.outputs.out ?? -1)];
+  if (!xNode || !outNode) throw new Error("the graph has no x input or no output");
+  const [, H, W, C] = xNode.out.shape as [unknown, number, number, number];
+  const B = o.batch;
+  const image: [number, number, number, number] = [B, C, H, W];
+  const conditional = graph.inputs.y !== undefined;
+  const trainable = graph.params.filter((p) => p.trainable);
+  const fixed = graph.params.filter((p) => !p.trainable);
+
+  const inputs: ValueInfoProto[] = [];
+  const inputShapes = new Map<string, Dims>();
+  const declare = (name: string, dims: readonly number[], type: number = DataType.FLOAT) => {
+    inputs.push(valueInfo(b.reserve(name), type, dims));
+    inputShapes.set(name, dims);
+    return name;
+  };
+  declare("x", image);
+  declare("noise", image);
+  declare("sigma", [B]);
+  if (conditional) declare("y", [B], DataType.INT32);
+  for (const s of ["lr", "bc1", "bc2"]) declare(s, []);
+  for (const p of graph.params) declare(stateNames.w(p.name), p.shape);
+  for (const p of trainable) {
+    declare(stateNames.m(p.name), p.shape);
+    declare(stateNames.v(p.name), p.shape);
+    declare(stateNames.ema(p.name), p.shape);
+  }
+
+  // EDM [Table 1]: noisy = x + σ·n; D = c_skip·noisy + c_out·F(c_in·noisy; ln σ / 4).
+  const sd = diffusion.sigmaData;
+  const sigma4 = b.op("Reshape", ["sigma", b.ints([B, 1, 1, 1])], "sigma4");
+  const noisy = b.op("Add", ["x", b.op("Mul", ["noise", sigma4], "sigma_noise")], "noisy");
+  const s2 = b.op("Add", [b.op("Mul", [sigma4, sigma4], "sigma_sq"), b.scalar(sd * sd)], "sigma_sq_sd");
+  const root = b.op("Sqrt", [s2], "sqrt_s2");
+  const cIn = b.op("Div", [b.scalar(1), root], "c_in");
+  const xIn: Val = { name: b.op("Mul", [noisy, cIn], "x_in"), layout: "NCHW" };
+  const cNoise = b.op("Div", [b.op("Log", ["sigma"], "log_sigma"), b.scalar(4)], "c_noise");
+
+  const values: Val[] = [];
+  for (const node of graph.nodes) {
+    if (node.op === "input") {
+      const role = node.attrs.role;
+      values[node.id] = role === "x" ? xIn : { name: role === "t" ? cNoise : "y", layout: "flat" };
+      continue;
+    }
+    const ins = node.inputs.map((id) => {
+      const v = values[id];
+      if (!v) throw new Error(`${node.name} reads node ${id} before it was lowered`);
+      return v;
+    });
+    values[node.id] = lowerOnnx(node, ins, ctx);
+  }
+  const result = values[outNode.id];
+  if (!result) throw new Error("the output was not lowered");
+  const f = ctx.as(result, "NCHW").name;
+  const cSkip = b.op("Div", [b.scalar(sd * sd), s2], "c_skip");
+  const cOut = b.op("Div", [b.op("Mul", [sigma4, b.scalar(sd)], "sigma_sd"), root], "c_out");
+  const d = b.op(
+    "Add",
+    [b.op("Mul", [noisy, cSkip], "skip"), b.op("Mul", [f, cOut], "scaled_f")],
+    "denoised",
+  );
+  // λ(σ) = 1/c_out²; loss = mean of λ·(D − x)² over batch and pixels.
+  const lambda = b.op("Div", [b.scalar(1), b.op("Mul", [cOut, cOut], "c_out_sq")], "lambda");
+  const diff = b.op("Sub", [d, "x"], "error");
+  const weighted = b.op("Mul", [lambda, b.op("Mul", [diff, diff], "error_sq")], "weighted");
+  const loss = b.op("ReduceMean", [weighted], "loss_value", { keepdims: 0 });
+
+  const wrt = trainable.map((p) => stateNames.w(p.name));
+  const { grads } = appendBackward(b, loss, wrt, inputShapes);
+  const gradOf = (p: ParamDef) => grads.get(stateNames.w(p.name)) ?? "";
+
+  // Global-norm clipping as clipByGlobalNorm: scale by clip/(‖g‖ + 1e-6) only when ‖g‖ > clip.
+  const squares = trainable.map((p) =>
+    b.op("ReduceSumSquare", [gradOf(p)], `${p.name}/g_sq`, { keepdims: 0 }),
+  );
+  const norm = b.op("Sqrt", [b.op("Sum", squares, "grad_sq_total")], "grad_norm_value");
+  let scale: string | undefined;
+  if (o.gradClip !== null) {
+    const clip = b.scalar(o.gradClip);
+    scale = b.op(
+      "Where",
+      [
+        b.op("Greater", [norm, clip], "clipping"),
+        b.op("Div", [clip, b.op("Add", [norm, b.scalar(1e-6)], "norm_eps")], "clip_scale"),
+        b.scalar(1),
+      ],
+      "grad_scale",
+    );
+  }
+
+  const outputs: ValueInfoProto[] = [];
+  const emit = (value: string, name: string, dims: readonly number[]) => {
+    b.nodes.push({ opType: "Identity", input: [value], output: [b.reserve(name)], name: `${name}/out` });
+    outputs.push(valueInfo(name, DataType.FLOAT, dims));
+  };
+  emit(loss, "loss", []);
+  emit(norm, "grad_norm", []);
+
+  // Adam / AdamW exactly as runtime/training/adam.ts, then the EMA as runtime/training/ema.ts.
+  const [b1, b2] = o.betas;
+  const wd = o.weightDecay;
+  for (const p of trainable) {
+    const h = p.name;
+    const w = stateNames.w(h);
+    if (o.exposeGradients) emit(gradOf(p), gradOutput(h), p.shape);
+    let g = scale ? b.op("Mul", [gradOf(p), scale], `${h}/g_clipped`) : gradOf(p);
+    if (o.optimizer === "adam" && wd > 0)
+      g = b.op("Add", [g, b.op("Mul", [w, b.scalar(wd)], `${h}/l2`)], `${h}/g_l2`);
+    const m = b.op(
+      "Add",
+      [
+        b.op("Mul", [stateNames.m(h), b.scalar(b1)], `${h}/m_decay`),
+        b.op("Mul", [g, b.scalar(1 - b1)], `${h}/m_new`),
+      ],
+      `${h}/m`,
+    );
+    const v = b.op(
+      "Add",
+      [
+        b.op("Mul", [stateNames.v(h), b.scalar(b2)], `${h}/v_decay`),
+        b.op("Mul", [b.op("Mul", [g, g], `${h}/g_sq_el`), b.scalar(1 - b2)], `${h}/v_new`),
+      ],
+      `${h}/v`,
+    );
+    let update = b.op(
+      "Div",
+      [
+        b.op("Div", [m, "bc1"], `${h}/m_hat`),
+        b.op(
+          "Add",
+          [b.op("Sqrt", [b.op("Div", [v, "bc2"], `${h}/v_hat`)], `${h}/v_root`), b.scalar(o.eps)],
+          `${h}/denom`,
+        ),
+      ],
+      `${h}/update`,
+    );
+    if (o.optimizer === "adamw" && wd > 0)
+      update = b.op("Add", [update, b.op("Mul", [w, b.scalar(wd)], `${h}/decay`)], `${h}/update_wd`);
+    const wNext = b.op("Sub", [w, b.op("Mul", [update, "lr"], `${h}/step`)], `${h}/w`);
+    const d0 = o.emaDecay;
+    const eNext = b.op(
+      "Add",
+      [
+        b.op("Mul", [stateNames.ema(h), b.scalar(d0)], `${h}/ema_decay`),
+        b.op("Mul", [wNext, b.scalar(1 - d0)], `${h}/ema_new`),
+      ],
+      `${h}/ema`,
+    );
+    emit(wNext, nextOf(w), p.shape);
+    emit(m, nextOf(stateNames.m(h)), p.shape);
+    emit(v, nextOf(stateNames.v(h)), p.shape);
+    emit(eNext, nextOf(stateNames.ema(h)), p.shape);
+  }
+
+  const model: ModelProto = {
+    irVersion: irVersionFor(TRAIN_STEP_OPSET),
+    opsetImport: [{ domain: "", version: TRAIN_STEP_OPSET }],
+    producerName: "diffit",
+    graph: {
+      name: `${graph.name}-train-step`,
+      node: b.nodes,
+      input: inputs,
+      output: outputs,
+      initializer: b.initializers.map((i) => b.tensorProto(i)),
+    },
+  };
+  return {
+    bytes: onnx.ModelProto.encode(model).finish(),
+    trainable,
+    fixed,
+    imageDims: image,
+    conditional,
+    nodeCount: b.nodes.length,
+  };
+}
