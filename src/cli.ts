@@ -16,6 +16,8 @@ import {
 import { registerDemo } from "./commands/demo.ts";
 import { registerEval } from "./commands/eval.ts";
 import { registerExport } from "./commands/export.ts";
+import { registerExportWeights } from "./commands/export-weights.ts";
+import { registerImport } from "./commands/import.ts";
 import { registerSample } from "./commands/sample.ts";
 import { registerTrain } from "./commands/train.ts";
 import { analyze, groupRows } from "./compiler/analysis.ts";
@@ -195,6 +197,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerExport(program, { io, setExit });
   registerEval(program, { io, setExit });
   registerCompile(program, { io, setExit });
+  registerImport(program, { io, setExit });
+  registerExportWeights(program, { io, setExit });
   return program;
 }
 

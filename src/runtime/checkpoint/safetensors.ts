@@ -7,6 +7,9 @@ export type DType = "F32" | "F16" | "BF16" | "I32" | "I64" | "U8";
 
 const BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U8: 1 };
 
+/** Bytes per element of a dtype. */
+export const dtypeBytes = (d: DType): number => BYTES[d];
+
 export interface StoredTensor {
   dtype: DType;
   shape: number[];
