@@ -11,6 +11,7 @@ import type { Dataset } from "../runtime/data/dataset.ts";
 import { loadData } from "../runtime/data/load-data.ts";
 import { runSweep, type SharedTrainOptions } from "../runtime/sweep/run-sweep.ts";
 import { sweepMarkdown } from "../runtime/sweep/sweep-results.ts";
+import { trainOnnx } from "../runtime/training/onnx-engine.ts";
 import { train, trainPaths } from "../runtime/training/trainer.ts";
 import {
   type CommandContext,
@@ -50,6 +51,7 @@ interface TrainFlags {
   maxMinutes?: number;
   variant?: string;
   backend?: string;
+  engine: string;
   progress: boolean;
   json?: boolean;
   typecheck: boolean;
@@ -220,6 +222,11 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
     )
     .option("--variant <name>", "the variant to train, for specs with variants")
     .option("--backend <name>", `tfjs backend: ${BACKENDS.join(", ")}`)
+    .option(
+      "--engine <name>",
+      "training engine: tfjs, or onnx (the step compiled to ONNX, EDM specs)",
+      "tfjs",
+    )
     .option("--no-progress", "no progress bar")
     .option("--json", "print the result as JSON")
     .option("--no-typecheck", "skip the TypeScript checker on .ts specs")
@@ -272,14 +279,16 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
       io.err(describeBackend(backend));
       const data = loadTrainingData(io, entry, o);
       const init = o.init ? loadWeights(o.init, buildGraph(entry.spec)).weights : undefined;
-      const result = await train(entry, data, {
+      if (o.engine !== "tfjs" && o.engine !== "onnx")
+        throw new UsageError(`--engine must be tfjs or onnx, got ${o.engine}`);
+      const result = await (o.engine === "onnx" ? trainOnnx : train)(entry, data, {
         ...trainOptions(entry, o),
         outDir,
         resume: o.resume ?? false,
         ...(init ? { init } : {}),
         ...(o.maxMinutes ? { maxSeconds: o.maxMinutes * 60 } : {}),
       });
-      if (o.json) io.out(JSON.stringify({ backend: backend.name, ...result }, null, 2));
+      if (o.json) io.out(JSON.stringify({ backend: backend.name, engine: o.engine, ...result }, null, 2));
       else {
         const rate =
           result.stepsRun > 0 ? `${(result.stepsRun / result.seconds).toFixed(2)} steps/s` : "no steps";

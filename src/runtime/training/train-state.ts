@@ -33,28 +33,54 @@ export interface LoadedState {
   metadata: Record<string, string>;
 }
 
-function put(into: Map<string, StoredTensor>, prefix: string, vars: ReadonlyMap<string, tf.Variable>): void {
-  for (const [name, v] of vars)
-    into.set(`${prefix}/${name}`, float32Tensor(v.dataSync() as Float32Array, v.shape));
+/** A state tensor as a checkpoint stores it; the ONNX engine keeps its state in this form. */
+export interface StateArray {
+  data: Float32Array;
+  shape: readonly number[];
 }
+
+export interface StateParts<T> {
+  model: ReadonlyMap<string, T>;
+  ema: ReadonlyMap<string, T>;
+  adamM: ReadonlyMap<string, T>;
+  adamV: ReadonlyMap<string, T>;
+}
+
+const asArrays = (vars: ReadonlyMap<string, tf.Variable>): Map<string, StateArray> =>
+  new Map([...vars].map(([name, v]) => [name, { data: v.dataSync() as Float32Array, shape: v.shape }]));
 
 export function saveTrainState(
   path: string,
   entry: ResolvedEntry,
-  parts: {
-    model: ReadonlyMap<string, tf.Variable>;
-    ema: ReadonlyMap<string, tf.Variable>;
-    adamM: ReadonlyMap<string, tf.Variable>;
-    adamV: ReadonlyMap<string, tf.Variable>;
-  },
+  parts: StateParts<tf.Variable>,
+  progress: TrainProgress,
+  extra: Record<string, string> = {},
+): void {
+  const arrays = {
+    model: asArrays(parts.model),
+    ema: asArrays(parts.ema),
+    adamM: asArrays(parts.adamM),
+    adamV: asArrays(parts.adamV),
+  };
+  saveTrainStateArrays(path, entry, arrays, progress, extra);
+}
+
+/** The same file from plain arrays: either engine's checkpoint resumes in the other. */
+export function saveTrainStateArrays(
+  path: string,
+  entry: ResolvedEntry,
+  parts: StateParts<StateArray>,
   progress: TrainProgress,
   extra: Record<string, string> = {},
 ): void {
   const tensors = new Map<string, StoredTensor>();
-  put(tensors, "model", parts.model);
-  put(tensors, "ema", parts.ema);
-  put(tensors, "adam.m", parts.adamM);
-  put(tensors, "adam.v", parts.adamV);
+  const put = (prefix: string, arrays: ReadonlyMap<string, StateArray>) => {
+    for (const [name, a] of arrays) tensors.set(`${prefix}/${name}`, float32Tensor(a.data, a.shape));
+  };
+  put("model", parts.model);
+  put("ema", parts.ema);
+  put("adam.m", parts.adamM);
+  put("adam.v", parts.adamV);
   const metadata = {
     ...checkpointMetadata(entry),
     ...extra,
