@@ -7,9 +7,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { PNG } from "pngjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli.ts";
 import { toFloat16 } from "../src/compiler/emit/onnx/graph-builder.ts";
+import { onnx } from "../src/compiler/emit/onnx/proto.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
@@ -21,6 +23,7 @@ import {
 } from "../src/runtime/checkpoint/safetensors.ts";
 import { readStateDict } from "../src/runtime/checkpoint/state-dict.ts";
 import { exportOnnx } from "../src/runtime/onnx/export-model.ts";
+import { decodeLatents } from "../src/runtime/onnx/vae-decoder.ts";
 import { verifyOnnx } from "../src/runtime/onnx/verify.ts";
 import { Rng } from "../src/runtime/random.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
@@ -535,5 +538,133 @@ describe("diffit import refuses what it must not load", () => {
     expect(image.code).toBe(2);
     expect(image.err).toContain("official checkpoints exist for the latent DiffiT only");
     expect(readFileSync(join(OUT, "official.safetensors")).byteLength).toBeGreaterThan(0);
+  });
+});
+
+// ---- from the imported checkpoint to class-conditional samples ----
+
+/**
+ * A stand-in VAE decoder: a 1×1 convolution 4 → 12 channels, then DepthToSpace(2), so
+ * [N, 4, h, w] latents become [N, 3, 2h, 2w] images with values the test can compute.
+ */
+function writeToyDecoder(path: string, weight: Float32Array): void {
+  const model = {
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    producerName: "checkpoint-import.test",
+    graph: {
+      name: "toy-vae-decoder",
+      input: [valueInfo("latent_sample", ["batch", 4, "h", "w"])],
+      output: [valueInfo("sample", ["batch", 3, "H", "W"])],
+      initializer: [
+        {
+          name: "w",
+          dims: [12, 4, 1, 1],
+          dataType: onnx.TensorProto.DataType.FLOAT,
+          rawData: new Uint8Array(weight.buffer),
+        },
+      ],
+      node: [
+        { opType: "Conv", input: ["latent_sample", "w"], output: ["features"] },
+        {
+          opType: "DepthToSpace",
+          input: ["features"],
+          output: ["sample"],
+          attribute: [{ name: "blocksize", type: onnx.AttributeProto.AttributeType.INT, i: 2 }],
+        },
+      ],
+    },
+  };
+  writeFileSync(path, onnx.ModelProto.encode(model).finish());
+}
+
+function valueInfo(name: string, dims: (number | string)[]) {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+describe("class-conditional samples from the imported checkpoint", () => {
+  const rng = new Rng(5, "toy-decoder");
+  const weight = Float32Array.from({ length: 48 }, () => rng.normal() * 0.1);
+  const decoder = join(OUT, "toy-vae-decoder.onnx");
+  writeToyDecoder(decoder, weight);
+
+  it("decodes latents ÷ 0.18215 with a VAE decoder ONNX file", async () => {
+    const h = 3;
+    const latents = Float32Array.from({ length: 2 * h * h * 4 }, () => rng.normal());
+    const d = await decodeLatents(decoder, latents, 2, h, h, 4);
+    expect([d.height, d.width, d.channels]).toEqual([6, 6, 3]);
+    for (let n = 0; n < 2; n++)
+      for (let y = 0; y < 6; y++)
+        for (let x = 0; x < 6; x++)
+          for (let c = 0; c < 3; c++) {
+            // DepthToSpace (DCR): output channel c at sub-pixel (i, j) is feature (i·2 + j)·3 + c.
+            const k = ((y % 2) * 2 + (x % 2)) * 3 + c;
+            let want = 0;
+            for (let ci = 0; ci < 4; ci++)
+              want +=
+                (weight[k * 4 + ci] ?? 0) *
+                ((latents[((n * h + Math.floor(y / 2)) * h + Math.floor(x / 2)) * 4 + ci] ?? 0) / 0.18215);
+            const got = d.images[((n * 6 + y) * 6 + x) * 3 + c] ?? Number.NaN;
+            expect(Math.abs(got - want)).toBeLessThan(1e-4);
+          }
+  });
+
+  it("diffit sample --vae-decoder writes one decoded row per class", async () => {
+    const ck = join(OUT, "from-pt.safetensors");
+    const png = join(OUT, "samples-decoded.png");
+    const r = await run(
+      "sample",
+      SPEC,
+      "--checkpoint",
+      ck,
+      "--steps",
+      "3",
+      "--per-class",
+      "2",
+      "--classes",
+      "1,4,9",
+      "--vae-decoder",
+      decoder,
+      "-o",
+      png,
+      "--json",
+    );
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ samples: 6, decoded: true, steps: 3 });
+    // 3 rows of 2 images, each 16×16 after decoding 8×8 latents, with 2-pixel padding.
+    const img = PNG.sync.read(readFileSync(png));
+    expect([img.width, img.height]).toEqual([2 * 18 + 2, 3 * 18 + 2]);
+
+    const preview = await run(
+      "sample",
+      SPEC,
+      "--checkpoint",
+      ck,
+      "--steps",
+      "2",
+      "--per-class",
+      "1",
+      "-o",
+      join(OUT, "latents.png"),
+    );
+    expect(preview.code).toBe(0);
+    expect(preview.err).toContain("--vae-decoder");
+    const refused = await run(
+      "sample",
+      "specs/tiny-fmnist.json",
+      "--checkpoint",
+      "checkpoints/tiny-fmnist.safetensors",
+      "--vae-decoder",
+      decoder,
+    );
+    expect(refused.code).toBe(2);
   });
 });

@@ -13,6 +13,7 @@ import type { Network } from "../runtime/diffusion/edm.ts";
 import { imageGrid, writePng } from "../runtime/images/png.ts";
 import { exportOnnx } from "../runtime/onnx/export-model.ts";
 import { sampleWithOnnx } from "../runtime/onnx/onnx-sampler.ts";
+import { decodeLatents } from "../runtime/onnx/vae-decoder.ts";
 import { specFromOnnx } from "../runtime/onnx/verify.ts";
 import { sampleImages } from "../runtime/sampling/sample.ts";
 import { TfjsModel } from "../runtime/tfjs/model.ts";
@@ -39,6 +40,7 @@ interface SampleFlags {
   seed: number;
   variant?: string;
   backend?: string;
+  vaeDecoder?: string;
   json?: boolean;
   typecheck: boolean;
 }
@@ -152,6 +154,10 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
     .option("--seed <n>", "noise seed", nonNegativeInt("--seed"), 0)
     .option("--variant <name>", "the variant, for specs with variants")
     .option("--backend <name>", `tfjs backend: ${BACKENDS.join(", ")}`)
+    .option(
+      "--vae-decoder <onnx>",
+      "latent specs: decode the latents (÷ 0.18215) with this VAE decoder ONNX file before writing the grid",
+    )
     .option("--json", "print a JSON summary")
     .option("--no-typecheck", "skip the TypeScript checker on .ts specs")
     .action(async (file: string | undefined, o: SampleFlags) => {
@@ -166,6 +172,8 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
       const spec = o.model
         ? specFromOnnx(o.model).spec
         : loadOne(io, file ?? "", o.typecheck, o.variant).spec;
+      if (o.vaeDecoder && spec.family !== "latent")
+        throw new UsageError(`--vae-decoder decodes latents; ${spec.name} is an image-space spec`);
       const classes = spec.conditioning.classes;
       const chosen = o.classes
         ? o.classes.split(",").map((c) => {
@@ -206,14 +214,20 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
         outcome = sampleTfjsJob(loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights, job);
       }
       const { size, channels } = spec.input;
+      // Latents without a decoder are shown as they are: channels 0-2 as RGB, a preview only.
+      const pictures = o.vaeDecoder
+        ? await decodeLatents(o.vaeDecoder, outcome.images, outcome.count, size, size, channels)
+        : { images: outcome.images, height: size, width: size, channels };
+      if (spec.family === "latent" && !o.vaeDecoder)
+        io.err("note: the grid shows latent channels 0-2; give --vae-decoder VAE.onnx to decode images");
       writePng(
         o.out,
         imageGrid(
-          outcome.images,
+          pictures.images,
           outcome.count,
-          size,
-          size,
-          channels,
+          pictures.height,
+          pictures.width,
+          pictures.channels,
           labels ? o.perClass : Math.ceil(Math.sqrt(outcome.count)),
         ),
       );
@@ -221,6 +235,7 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
         out: o.out,
         engine: outcome.engine,
         samples: outcome.count,
+        decoded: o.vaeDecoder !== undefined,
         steps: job.steps,
         nfe: outcome.nfe,
         seconds: outcome.seconds,

@@ -1,0 +1,69 @@
+// Latents → images with a user-supplied VAE decoder in ONNX (e.g. the SD VAE's decoder exported
+// by optimum or diffusers: input [N, 4, h, w] latents, output [N, 3, 8h, 8w] in [−1, 1]). The
+// latent DiffiT samples latents scaled by 0.18215 (OFF-S), so they are divided by it first.
+// diffit ships no VAE: without a decoder file, latents are all it can produce.
+import { InputError } from "../../errors.ts";
+import { nchwToNhwc, nhwcToNchw } from "./layout.ts";
+import { openSession, ort } from "./session.ts";
+
+/** The SD VAE's latent scale factor (sample.py of [OFF-S]: latents / 0.18215 before decode). */
+export const SD_LATENT_SCALE = 0.18215;
+
+export interface DecodedImages {
+  /** [N, H, W, C] channels-last, values as the decoder returns them (≈ [−1, 1]). */
+  images: Float32Array;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/**
+ * Decodes `count` channels-last latents [N, h, w, c] one sample at a time (a 256² decode holds
+ * hundreds of MB of activations; one at a time keeps the peak to one image).
+ */
+export async function decodeLatents(
+  path: string,
+  latents: Float32Array,
+  count: number,
+  h: number,
+  w: number,
+  c: number,
+  scale = SD_LATENT_SCALE,
+): Promise<DecodedImages> {
+  const session = await openSession(path);
+  try {
+    const [input] = session.inputNames;
+    const [output] = session.outputNames;
+    if (!input || !output) throw new InputError(`${path}: a VAE decoder needs one input and one output`);
+    const per = h * w * c;
+    const parts: Float32Array[] = [];
+    let dims: readonly number[] = [];
+    for (let i = 0; i < count; i++) {
+      const z = latents.subarray(i * per, (i + 1) * per).map((v) => v / scale);
+      const feeds = { [input]: new ort.Tensor("float32", nhwcToNchw(z, 1, h, w, c), [1, c, h, w]) };
+      let result: ort.Tensor | undefined;
+      try {
+        result = (await session.run(feeds))[output];
+      } catch (e) {
+        throw new InputError(
+          `${path} cannot decode [1, ${c}, ${h}, ${w}] latents: ${e instanceof Error ? e.message.split("\n")[0] : e}`,
+        );
+      }
+      if (result?.type !== "float32" || result.dims.length !== 4 || result.dims[0] !== 1)
+        throw new InputError(`${path}: the decoder's output is not a float32 [1, C, H, W] image`);
+      dims = result.dims;
+      const [, oc = 0, oh = 0, ow = 0] = dims;
+      parts.push(nchwToNhwc(result.data as Float32Array, 1, oh, ow, oc));
+    }
+    const [, channels = 0, height = 0, width = 0] = dims;
+    if (channels !== 1 && channels !== 3)
+      throw new InputError(`${path}: the decoder returns ${channels} channels; images need 1 or 3`);
+    const images = new Float32Array(count * height * width * channels);
+    parts.forEach((p, i) => {
+      images.set(p, i * p.length);
+    });
+    return { images, height, width, channels };
+  } finally {
+    await session.release();
+  }
+}
