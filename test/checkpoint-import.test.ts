@@ -426,6 +426,11 @@ describe("diffit import refuses what it must not load", () => {
     expect(unknown.err).toContain("unknown opcode (0xff)");
     const newobj = await importPickle("newobj.pt", writePickle({ py: "raw", bytes: [0x29, 0x29, 0x81] }));
     expect(newobj.err).toContain("NEWOBJ (0x81)");
+    const long = await importPickle(
+      "long.pt",
+      Uint8Array.from([0x80, 2, 0x8b, 100, 0, 0, 0, ...new Array<number>(100).fill(1), 0x2e]),
+    );
+    expect(long.err).toContain("a 100-byte integer is longer than a checkpoint needs");
   });
 
   it("lists missing and unexpected keys, with hints", async () => {

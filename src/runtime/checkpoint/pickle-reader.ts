@@ -304,11 +304,14 @@ export function readPickle<X>(data: Uint8Array, hooks: PickleHooks<X>, source = 
         stack.push(u16(at));
         break;
       case 0x8a:
-        stack.push(long(bytes(u8(at), at)));
+      case 0x8b: {
+        // Sizes, steps and seeds fit in a few bytes; a long integer is refused rather than
+        // decoded (decoding a megabyte-long one would take quadratic time).
+        const n = op === 0x8a ? u8(at) : u32(at);
+        if (n > 16) fail(at, `a ${n}-byte integer is longer than a checkpoint needs`);
+        stack.push(long(bytes(n, at)));
         break;
-      case 0x8b:
-        stack.push(long(bytes(u32(at), at)));
-        break;
+      }
       case 0x47:
         need(8, at);
         stack.push(view.getFloat64(pos, false)); // BINFLOAT is big-endian

@@ -90,18 +90,16 @@ export function openTorchZip(buf: Uint8Array, source: string): TorchZip {
 function gather(storage: Uint8Array, ref: TensorRef, size: number): Uint8Array {
   const { shape, stride, offset } = ref;
   const count = shape.reduce((a, b) => a * b, 1);
-  const out = new Uint8Array(count * size);
-  if (count === 0) return out;
+  if (count === 0) return new Uint8Array(0);
   let contiguous = true;
   for (let i = shape.length - 1, expect = 1; i >= 0; i--) {
     const d = shape[i] ?? 1;
     if (d !== 1 && stride[i] !== expect) contiguous = false;
     expect *= d;
   }
-  if (contiguous) {
-    out.set(storage.subarray(offset * size, (offset + count) * size));
-    return out;
-  }
+  // The common case is a view, not a copy: a 2 GB checkpoint is then held once, not twice.
+  if (contiguous) return storage.subarray(offset * size, (offset + count) * size);
+  const out = new Uint8Array(count * size);
   // Odometer over the index, tracking the element offset in the storage.
   const rank = shape.length;
   const index = new Array<number>(rank).fill(0);
