@@ -16,6 +16,7 @@ import { buildGraph } from "../src/compiler/ir/build.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { loadWeights } from "../src/runtime/checkpoint/model-checkpoint.ts";
+import { officialKeys } from "../src/runtime/checkpoint/official-naming.ts";
 import {
   encodeSafetensors,
   readSafetensors,
@@ -228,6 +229,37 @@ function maxDifference(weights: Map<string, Float32Array>, sd: OfficialStateDict
 
 beforeAll(async () => {
   await selectBackend("wasm");
+});
+
+describe("the official naming of the full-size model", () => {
+  it("has the keys and shapes of DIFFIT.md §8 for latent-diffit-imagenet256", () => {
+    const e = runFrontEnd("specs/latent-diffit-imagenet256.json").entries[0];
+    if (!e) throw new Error("spec did not resolve");
+    const keys = new Map(officialKeys(buildGraph(e.spec)).map((k) => [k.name, k]));
+    // C = 1152, p = 2, Cin = 4, Cout = 8, K = 1001, W = 16, h = 16, r = 4; 10 keys, 28 blocks of 12.
+    expect(keys.size).toBe(10 + 28 * 12);
+    const shape = (name: string) => keys.get(name)?.shape;
+    expect(shape("x_embedder.proj.weight")).toEqual([1152, 4, 2, 2]);
+    expect(shape("x_embedder.proj.bias")).toEqual([1152]);
+    expect(shape("pos_embed")).toEqual([1, 256, 1152]);
+    expect(shape("t_embedder.mlp.0.weight")).toEqual([1152, 256]);
+    expect(shape("t_embedder.mlp.2.weight")).toEqual([1152, 1152]);
+    expect(shape("y_embedder.embedding_table.weight")).toEqual([1001, 1152]);
+    expect(shape("blocks.27.attn.qkv.weight")).toEqual([3456, 1152]);
+    expect(shape("blocks.27.attn.qkv_temb.weight")).toEqual([3456, 1152]);
+    expect(shape("blocks.27.attn.qkv_temb.bias")).toEqual([3456]);
+    expect(shape("blocks.27.attn.relative_position_bias_table")).toEqual([961, 16]);
+    expect(keys.get("blocks.27.attn.relative_position_index")).toMatchObject({
+      shape: [256, 256],
+      dtype: "I64",
+    });
+    expect(shape("blocks.27.attn.proj.weight")).toEqual([1152, 1152]);
+    expect(shape("blocks.27.mlp.fc1.weight")).toEqual([4608, 1152]);
+    expect(shape("blocks.27.mlp.fc2.weight")).toEqual([1152, 4608]);
+    expect(shape("final_layer.linear.weight")).toEqual([32, 1152]);
+    expect(shape("final_layer.linear.bias")).toEqual([32]);
+    expect([...keys.keys()].some((k) => k.includes("norm"))).toBe(false);
+  });
 });
 
 describe("diffit import: official latent DiffiT state_dicts", () => {

@@ -98,6 +98,15 @@ function officialPlan(graph: Graph): { params: OfficialParam[]; buffers: Officia
   return { params, buffers };
 }
 
+/** Every key of the official state_dict for a latent graph, with its PyTorch shape and dtype. */
+export function officialKeys(graph: Graph): { name: string; shape: number[]; dtype: DType }[] {
+  const { params, buffers } = officialPlan(graph);
+  return [
+    ...params.map((p) => ({ name: p.official, shape: p.officialShape, dtype: "F32" as const })),
+    ...buffers.map((b) => ({ name: b.official, shape: b.shape, dtype: "I64" as const })),
+  ];
+}
+
 // ---- numeric conversions ----
 
 function halfToFloat(h: number): number {
