@@ -482,6 +482,16 @@ describe("diffit import refuses what it must not load", () => {
       "unexpected blocks.1.attn.q_norm.weight (64,): no parameter of the spec takes it",
     );
 
+    const json = await run("import", file, "--spec", SPEC, "-o", join(OUT, "refused.safetensors"), "--json");
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.out) as { ok: boolean; problems: { kind: string; key: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => [p.kind, p.key])).toEqual([
+      ["missing", "blocks.1.mlp.fc2.bias"],
+      ["missing", "final_layer.linear.weight"],
+      ["unexpected", "blocks.1.attn.q_norm.weight"],
+    ]);
+
     const deeper = randomStateDict({ ...CONFIG, depth: 3 }, 1);
     const deepFile = join(OUT, "depth3.safetensors");
     writeSafetensorsSd(deepFile, deeper);

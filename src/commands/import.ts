@@ -7,7 +7,11 @@ import type { Command } from "commander";
 import { buildGraph } from "../compiler/ir/build.ts";
 import { humanCount } from "../compiler/report.ts";
 import { checkpointMetadata, saveWeights } from "../runtime/checkpoint/model-checkpoint.ts";
-import { importOfficial } from "../runtime/checkpoint/official-naming.ts";
+import {
+  importOfficial,
+  OfficialCheckpointError,
+  type OfficialImport,
+} from "../runtime/checkpoint/official-naming.ts";
 import { readStateDict } from "../runtime/checkpoint/state-dict.ts";
 import { type CommandContext, EXIT, loadOne } from "./context.ts";
 
@@ -44,7 +48,18 @@ export function registerImport(program: Command, { io, setExit }: CommandContext
       const graph = buildGraph(entry.spec);
       const t0 = performance.now();
       const stateDict = readStateDict(file, o.key);
-      const result = importOfficial(stateDict.tensors, graph, file);
+      let result: OfficialImport;
+      try {
+        result = importOfficial(stateDict.tensors, graph, file);
+      } catch (e) {
+        // With --json the problems are printed as values, for scripts to read; exit 1 as ever.
+        if (!(o.json && e instanceof OfficialCheckpointError)) throw e;
+        io.out(
+          JSON.stringify({ ok: false, checkpoint: file, problems: e.problems, hints: e.hints }, null, 2),
+        );
+        setExit(EXIT.invalid);
+        return;
+      }
       mkdirSync(dirname(o.out), { recursive: true });
       saveWeights(o.out, result.weights, graph, {
         ...checkpointMetadata(entry),
@@ -53,6 +68,7 @@ export function registerImport(program: Command, { io, setExit }: CommandContext
       });
       const params = [...result.weights.values()].reduce((a, w) => a + w.length, 0);
       const info = {
+        ok: true,
         out: o.out,
         spec: entry.name,
         format: stateDict.format,

@@ -31,15 +31,26 @@ interface OfficialBuffer {
   values: Int32Array;
 }
 
+/** One reason a file does not fit the spec; a value, rendered to text only by the CLI. */
+export interface ImportProblem {
+  kind: "missing" | "unexpected" | "shape" | "dtype" | "derived";
+  /** The official state_dict key. */
+  key: string;
+  message: string;
+  /** PyTorch shapes: what the file holds and what the spec needs. */
+  found?: number[];
+  expected?: number[];
+}
+
 export class OfficialCheckpointError extends InputError {
   constructor(
     readonly source: string,
-    readonly problems: string[],
+    readonly problems: ImportProblem[],
     readonly hints: string[],
   ) {
     super(
       `${source} does not fit the spec as an official DiffiT state_dict (${problems.length} problem(s)):\n${problems
-        .map((p) => `  ${p}`)
+        .map((p) => `  ${p.message}`)
         .join("\n")}${hints.map((h) => `\n  hint: ${h}`).join("")}`,
     );
   }
@@ -256,7 +267,7 @@ export function importOfficial(
   source: string,
 ): OfficialImport {
   const { params, buffers } = officialPlan(graph);
-  const problems: string[] = [];
+  const problems: ImportProblem[] = [];
   const weights = new Map<string, Float32Array>();
   const dtypes: Partial<Record<DType, number>> = {};
   const checked: string[] = [];
@@ -265,18 +276,31 @@ export function importOfficial(
   for (const op of params) {
     const t = tensors.get(op.official);
     if (!t) {
-      problems.push(`missing ${op.official} ${tuple(op.officialShape)}`);
+      problems.push({
+        kind: "missing",
+        key: op.official,
+        expected: op.officialShape,
+        message: `missing ${op.official} ${tuple(op.officialShape)}`,
+      });
       continue;
     }
     dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
     if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16") {
-      problems.push(`${op.official}: dtype ${t.dtype}, expected a float type (F32, F16, BF16)`);
+      problems.push({
+        kind: "dtype",
+        key: op.official,
+        message: `${op.official}: dtype ${t.dtype}, expected a float type (F32, F16, BF16)`,
+      });
       continue;
     }
     if (t.shape.join(",") !== op.officialShape.join(",")) {
-      problems.push(
-        `${op.official}: shape ${tuple(t.shape)} in the checkpoint, the spec needs ${tuple(op.officialShape)}`,
-      );
+      problems.push({
+        kind: "shape",
+        key: op.official,
+        found: t.shape,
+        expected: op.officialShape,
+        message: `${op.official}: shape ${tuple(t.shape)} in the checkpoint, the spec needs ${tuple(op.officialShape)}`,
+      });
       continue;
     }
     const values = toProject(floats(t), op);
@@ -285,9 +309,11 @@ export function importOfficial(
       const tolerance = TABLE_TOLERANCE[t.dtype] ?? 0;
       const i = firstDifference(values, own, tolerance);
       if (i >= 0) {
-        problems.push(
-          `${op.official}: differs from the ${op.param.init.kind} table this project computes (element ${i}: ${values[i]} in the file, ${own[i]} expected); the checkpoint uses another position-embedding convention`,
-        );
+        problems.push({
+          kind: "derived",
+          key: op.official,
+          message: `${op.official}: differs from the ${op.param.init.kind} table this project computes (element ${i}: ${values[i]} in the file, ${own[i]} expected); the checkpoint uses another position-embedding convention`,
+        });
         continue;
       }
       checked.push(op.official);
@@ -302,20 +328,30 @@ export function importOfficial(
       continue;
     }
     if (t.dtype !== "I64" && t.dtype !== "I32") {
-      problems.push(`${b.official}: dtype ${t.dtype}, expected an integer buffer (I64)`);
+      problems.push({
+        kind: "dtype",
+        key: b.official,
+        message: `${b.official}: dtype ${t.dtype}, expected an integer buffer (I64)`,
+      });
       continue;
     }
     if (t.shape.join(",") !== b.shape.join(",")) {
-      problems.push(
-        `${b.official}: shape ${tuple(t.shape)} in the checkpoint, the spec needs ${tuple(b.shape)}`,
-      );
+      problems.push({
+        kind: "shape",
+        key: b.official,
+        found: t.shape,
+        expected: b.shape,
+        message: `${b.official}: shape ${tuple(t.shape)} in the checkpoint, the spec needs ${tuple(b.shape)}`,
+      });
       continue;
     }
     const i = firstDifference(integers(t), b.values, 0);
     if (i >= 0) {
-      problems.push(
-        `${b.official}: differs from the Swin relative-position index this project computes (element ${i}); the checkpoint orders tokens or offsets differently`,
-      );
+      problems.push({
+        kind: "derived",
+        key: b.official,
+        message: `${b.official}: differs from the Swin relative-position index this project computes (element ${i}); the checkpoint orders tokens or offsets differently`,
+      });
       continue;
     }
     checked.push(b.official);
@@ -323,7 +359,12 @@ export function importOfficial(
 
   for (const [name, t] of tensors) {
     if (!known.has(name))
-      problems.push(`unexpected ${name} ${tuple(t.shape)}: no parameter of the spec takes it`);
+      problems.push({
+        kind: "unexpected",
+        key: name,
+        found: t.shape,
+        message: `unexpected ${name} ${tuple(t.shape)}: no parameter of the spec takes it`,
+      });
   }
   if (problems.length > 0)
     throw new OfficialCheckpointError(source, problems, hintsFor(tensors, graph, params));
