@@ -36,13 +36,15 @@ export function output(node: NodeProto, i = 0): string {
   return v;
 }
 
-/** The values of the builder's int64 constants (shapes, axes, pads), by name. */
-export function int64Constants(b: OnnxGraphBuilder): Map<string, number[]> {
+/** The values of the builder's small constants (shapes, axes, pads, Resize scales), by name. */
+export function smallConstants(b: OnnxGraphBuilder, limit = 64): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const init of b.initializers) {
-    if (init.dataType !== DataType.INT64) continue;
     const copy = init.bytes.slice();
-    out.set(init.name, Array.from(new BigInt64Array(copy.buffer), Number));
+    if (init.dataType === DataType.INT64 && copy.byteLength <= 8 * limit)
+      out.set(init.name, Array.from(new BigInt64Array(copy.buffer), Number));
+    else if (init.dataType === DataType.FLOAT && copy.byteLength <= 4 * limit)
+      out.set(init.name, Array.from(new Float32Array(copy.buffer)));
   }
   return out;
 }

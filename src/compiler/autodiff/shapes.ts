@@ -3,7 +3,7 @@
 // broadcasting and to size convolution backprops. One rule per op type the lowering emits.
 import type { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
 import type { NodeProto } from "../emit/onnx/proto.ts";
-import { attrInt, attrInts, input, int64Constants } from "./onnx-attrs.ts";
+import { attrInt, attrInts, input, smallConstants } from "./onnx-attrs.ts";
 
 export type Dims = readonly number[];
 
@@ -26,7 +26,7 @@ export class ShapeTable {
   readonly ints: Map<string, number[]>;
 
   constructor(b: OnnxGraphBuilder, graphInputs: ReadonlyMap<string, Dims>) {
-    this.ints = int64Constants(b);
+    this.ints = smallConstants(b);
     for (const i of b.initializers) this.shapes.set(i.name, i.dims);
     for (const [name, dims] of graphInputs) this.shapes.set(name, dims);
     for (const node of b.nodes) this.record(node);
@@ -47,7 +47,7 @@ export class ShapeTable {
     return this.shapes.has(name);
   }
 
-  /** The values of an int64 constant input (Reshape shapes, axes, pads). */
+  /** The values of a small constant input (Reshape shapes, axes, pads, Resize scales). */
   constant(name: string): number[] {
     const v = this.ints.get(name);
     if (!v) throw new Error(`${name} is not a constant`);
@@ -179,6 +179,10 @@ export class ShapeTable {
       }
       case "Expand":
         return out(broadcastDims(x(), this.constant(input(node, 1))));
+      case "Resize": {
+        const scales = this.constant(input(node, 2));
+        return out(x().map((d, i) => Math.floor(d * (scales[i] ?? 1))));
+      }
       case "OneHot": {
         const depth = this.constant(input(node, 1))[0] ?? 0;
         return out([...x(), depth]);

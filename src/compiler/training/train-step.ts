@@ -11,10 +11,10 @@ import { appendBackward } from "../autodiff/reverse.ts";
 import type { Dims } from "../autodiff/shapes.ts";
 import type { Val } from "../emit/onnx/context.ts";
 import { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
-import { lowerOnnx } from "../emit/onnx/lower.ts";
 import { DataType, irVersionFor, type ModelProto, onnx, type ValueInfoProto } from "../emit/onnx/proto.ts";
 import type { Graph, ParamDef } from "../ir/types.ts";
 import type { DiffusionConfig } from "../schema/sections.ts";
+import { lowerForward } from "./forward.ts";
 import { ParamInputContext, paramInput } from "./param-inputs.ts";
 
 export const TRAIN_STEP_OPSET = 17;
@@ -73,8 +73,7 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
   const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
   const ctx = new ParamInputContext(b, TRAIN_STEP_OPSET, shapes);
   const xNode = graph.nodes[graph.inputs.x ?? -1];
-  const outNode = graph.nodes[graph.inputs.x === undefined ? -1 : (graph.outputs.out ?? -1)];
-  if (!xNode || !outNode) throw new Error("the graph has no x input or no output");
+  if (!xNode) throw new Error("the graph has no x input");
   const [, H, W, C] = xNode.out.shape as [unknown, number, number, number];
   const B = o.batch;
   const image: [number, number, number, number] = [B, C, H, W];
@@ -111,22 +110,9 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
   const xIn: Val = { name: b.op("Mul", [noisy, cIn], "x_in"), layout: "NCHW" };
   const cNoise = b.op("Div", [b.op("Log", ["sigma"], "log_sigma"), b.scalar(4)], "c_noise");
 
-  const values: Val[] = [];
-  for (const node of graph.nodes) {
-    if (node.op === "input") {
-      const role = node.attrs.role;
-      values[node.id] = role === "x" ? xIn : { name: role === "t" ? cNoise : "y", layout: "flat" };
-      continue;
-    }
-    const ins = node.inputs.map((id) => {
-      const v = values[id];
-      if (!v) throw new Error(`${node.name} reads node ${id} before it was lowered`);
-      return v;
-    });
-    values[node.id] = lowerOnnx(node, ins, ctx);
-  }
-  const result = values[outNode.id];
-  if (!result) throw new Error("the output was not lowered");
+  const result = lowerForward(graph, ctx, (role) =>
+    role === "x" ? xIn : { name: role === "t" ? cNoise : "y", layout: "flat" },
+  );
   const f = ctx.as(result, "NCHW").name;
   const cSkip = b.op("Div", [b.scalar(sd * sd), s2], "c_skip");
   const cOut = b.op("Div", [b.op("Mul", [sigma4, b.scalar(sd)], "sigma_sd"), root], "c_out");

@@ -1,8 +1,9 @@
-// VJPs of the ops that only move data: Transpose, Reshape, Unsqueeze, Concat, Slice, Gather.
+// VJPs of the ops that only move data: Transpose, Reshape, Unsqueeze, Concat, Slice, Gather,
+// and the resolution changes AveragePool and nearest Resize.
 // A Gather from a table (embeddings, the relative-position bias) scatters its gradient back
 // with a one-hot matrix product, duplicates summed; a Gather of one index (qkv split) pads.
-import { attrInt, attrInts, input, output } from "../onnx-attrs.ts";
-import { gradOf, inverse, type VjpRule } from "../vjp.ts";
+import { attrInt, attrInts, attrString, input, output } from "../onnx-attrs.ts";
+import { gradOf, inverse, reduceSum, type VjpRule } from "../vjp.ts";
 
 export const LAYOUT_VJPS = {
   Transpose: (node, grads, needs, ctx) => {
@@ -87,10 +88,15 @@ export const LAYOUT_VJPS = {
       const lifted = ctx.b.op("Unsqueeze", [g, ctx.b.ints([axis])], `${h}/lift`);
       return [ctx.b.op("Pad", [lifted, ctx.b.ints(pads)], h)];
     }
-    if (axis !== 0) throw new Error(`no VJP for a Gather on axis ${axis} (${node.name})`);
-    // d table = onehot(idx)ᵀ · g over the flattened lookups: [R, K]·[K, rest].
-    const rows = data[0] ?? 1;
-    const rest = data.slice(1).reduce((a, b) => a * b, 1);
+    if (axis !== 0 && idxShape.length !== 1)
+      throw new Error(`no VJP for a Gather of ${idxShape.length}-D indices on axis ${axis} (${node.name})`);
+    // d table = onehot(idx)ᵀ · g over the flattened lookups: [R, K]·[K, rest]. On another axis
+    // the looked-up axis is moved to the front first, and the result moved back.
+    const rows = data[axis] ?? 1;
+    const others = data.filter((_, i) => i !== axis);
+    const rest = others.reduce((a, b) => a * b, 1);
+    const front = [axis, ...data.map((_, i) => i).filter((i) => i !== axis)];
+    const gFront = axis === 0 ? g : ctx.b.op("Transpose", [g], `${h}/front`, { perm: front });
     // onnxruntime's OneHot takes int64 indices with an int64 depth (not int32 with int64).
     const idx64 = ctx.b.op("Cast", [idx], `${h}/idx64`, { to: 7 });
     const flatIdx = ctx.b.op("Reshape", [idx64, ctx.b.ints([-1])], `${h}/idx`);
@@ -100,8 +106,38 @@ export const LAYOUT_VJPS = {
       `${h}/onehot`,
       { axis: -1 },
     );
-    const g2 = ctx.b.op("Reshape", [g, ctx.b.ints([-1, rest])], `${h}/g2`);
+    const g2 = ctx.b.op("Reshape", [gFront, ctx.b.ints([-1, rest])], `${h}/g2`);
     const table = ctx.b.op("Gemm", [onehot, g2], `${h}/table`, { transA: 1 });
-    return [ctx.b.op("Reshape", [table, ctx.b.ints([...data])], h)];
+    if (axis === 0) return [ctx.b.op("Reshape", [table, ctx.b.ints([...data])], h)];
+    const shaped = ctx.b.op("Reshape", [table, ctx.b.ints([rows, ...others])], `${h}/shaped`);
+    return [ctx.b.op("Transpose", [shaped], h, { perm: inverse(front) })];
+  },
+  // Non-overlapping pooling (kernel = stride = s): each input pixel gets g/s² of its window.
+  AveragePool: (node, grads, needs, ctx) => {
+    if (!needs[0]) return [];
+    const [n = 1, c = 1, H = 1, W = 1] = ctx.shapes.get(input(node, 0));
+    const k = attrInts(node, "kernel_shape") ?? [1, 1];
+    const s = attrInts(node, "strides") ?? [1, 1];
+    if (k[0] !== s[0] || k[1] !== s[1] || (attrInts(node, "pads") ?? []).some((p) => p !== 0))
+      throw new Error(`no VJP for an overlapping or padded AveragePool (${node.name})`);
+    const [sh = 1, sw = 1] = s;
+    const h = `${output(node)}/grad`;
+    const g6 = ctx.b.op("Reshape", [gradOf(grads), ctx.b.ints([n, c, H / sh, 1, W / sw, 1])], `${h}/g6`);
+    const spread = ctx.b.op("Expand", [g6, ctx.b.ints([n, c, H / sh, sh, W / sw, sw])], `${h}/spread`);
+    const scaled = ctx.b.op("Mul", [spread, ctx.b.scalar(1 / (sh * sw))], `${h}/scaled`);
+    return [ctx.b.op("Reshape", [scaled, ctx.b.ints([n, c, H, W])], h)];
+  },
+  // Nearest upsampling by an integer factor (asymmetric, floor): each input pixel sums its block.
+  Resize: (node, grads, needs, ctx) => {
+    if (!needs[0]) return [];
+    if (attrString(node, "mode") !== "nearest")
+      throw new Error(`no VJP for ${attrString(node, "mode")} Resize yet (${node.name}); use nearest-conv`);
+    const [n = 1, c = 1, H = 1, W = 1] = ctx.shapes.get(input(node, 0));
+    const [, , OH = 1, OW = 1] = ctx.shapes.get(output(node));
+    const h = `${output(node)}/grad`;
+    const g6 = ctx.b.op("Reshape", [gradOf(grads), ctx.b.ints([n, c, H, OH / H, W, OW / W])], `${h}/g6`);
+    return [
+      ctx.b.op("Reshape", [reduceSum(ctx, g6, [3, 5], false, `${h}/blocks`), ctx.b.ints([n, c, H, W])], h),
+    ];
   },
 } satisfies Record<string, VjpRule>;

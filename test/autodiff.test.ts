@@ -1,0 +1,400 @@
+// Reverse-mode differentiation (src/compiler/autodiff) against tfjs autodiff on the cpu backend.
+// 1. Whole networks: the compiled training step's gradient of the EDM loss for small specs that
+//    together use every IR op, against tf.variableGrads of the tfjs model on the same inputs.
+// 2. Single ONNX ops whose rules no spec exercises (the time path is never differentiated).
+// Tolerance: max |onnx − tfjs| ≤ 1e-4 · max |tfjs| per tensor. Both sides are float32 and sum
+// thousands of terms in different orders (MLAS vs tfjs kernels), which measures ~1e-6 here;
+// a wrong rule is off by O(1), so 1e-4 separates the two with room on either side.
+import * as tf from "@tensorflow/tfjs";
+import * as ort from "onnxruntime-node";
+import { beforeAll, describe, expect, it } from "vitest";
+import { appendBackward } from "../src/compiler/autodiff/reverse.ts";
+import type { Dims } from "../src/compiler/autodiff/shapes.ts";
+import { OnnxGraphBuilder } from "../src/compiler/emit/onnx/graph-builder.ts";
+import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
+import { buildGraph } from "../src/compiler/ir/build.ts";
+import type { OpKind } from "../src/compiler/ir/types.ts";
+import { OPS } from "../src/compiler/ops/index.ts";
+import { type ResolvedEntry, specHash, validateInstance } from "../src/compiler/pipeline.ts";
+import { emitTrainStep, gradOutput, stateNames } from "../src/compiler/training/train-step.ts";
+import { edmLoss } from "../src/runtime/diffusion/edm.ts";
+import { initialValues } from "../src/runtime/init.ts";
+import { Rng } from "../src/runtime/random.ts";
+import { TfjsModel } from "../src/runtime/tfjs/model.ts";
+
+const TOLERANCE = 1e-4;
+
+beforeAll(async () => {
+  await tf.setBackend("cpu");
+});
+
+function entryOf(value: Record<string, unknown>): ResolvedEntry {
+  const r = validateInstance(value);
+  if (!r.spec) throw new Error(JSON.stringify(r.diagnostics.map((d) => d.message)));
+  return { name: r.spec.name, file: "test", spec: r.spec, hash: specHash(r.spec), diagnostics: [] };
+}
+
+const image = (name: string, extra: Record<string, unknown>) => ({
+  family: "image",
+  name,
+  input: { size: 8, channels: 1 },
+  stages: [
+    { channels: 8, depth: 1, windowSize: 4, heads: 2, mlpRatio: 2 },
+    { channels: 8, depth: 1, windowSize: 2, heads: 2, mlpRatio: 2 },
+  ],
+  groupNormGroups: 4,
+  time: { sinusoidDim: 8, tokenDim: 16 },
+  conditioning: { classes: 3 },
+  ...extra,
+});
+
+const CASES: Record<string, Record<string, unknown>> = {
+  "image tmsa, conv down, conv-transpose up, add skips": image("a", {}),
+  "image adaln, avg-pool down, nearest up, concat skips, conv head, Fourier time, plain LayerNorm": image(
+    "b",
+    {
+      attention: { mode: "adaln" },
+      downsampler: "avgpool",
+      upsampler: "nearest-conv",
+      skip: "concat",
+      head: "conv",
+      time: { embedding: "fourier", sinusoidDim: 8, tokenDim: 16 },
+      layerNorm: { affine: false },
+    },
+  ),
+  "image time-in-bias, decoder bottleneck": image("c", {
+    attention: { mode: "time-in-bias" },
+    decoderBottleneck: true,
+  }),
+  "image time-in-mlp, unconditional": image("d", {
+    attention: { mode: "time-in-mlp" },
+    conditioning: { classes: 0 },
+  }),
+  "image time-independent, no relative bias": image("e", {
+    attention: { mode: "time-independent", relativePositionBias: false, qkvBias: false },
+  }),
+  "latent adaln, learned positions": {
+    family: "latent",
+    name: "f",
+    input: { size: 8, channels: 4 },
+    patchSize: 2,
+    hidden: 16,
+    depth: 1,
+    heads: 2,
+    mlpRatio: 2,
+    learnSigma: false,
+    positionEmbedding: "learned",
+    time: { sinusoidDim: 8 },
+    conditioning: { classes: 3 },
+    diffusion: { kind: "edm" },
+    sampling: { sampler: "heun" },
+  },
+  "latent tmsa window, sin-cos positions": {
+    family: "latent",
+    name: "g",
+    input: { size: 8, channels: 4 },
+    patchSize: 2,
+    hidden: 16,
+    depth: 1,
+    heads: 2,
+    mlpRatio: 2,
+    window: 2,
+    learnSigma: false,
+    attention: { mode: "tmsa" },
+    time: { sinusoidDim: 8 },
+    conditioning: { classes: 3 },
+    diffusion: { kind: "edm" },
+    sampling: { sampler: "heun" },
+  },
+};
+
+/** Worst per-tensor error of the compiled gradient against tfjs, and the IR ops it covered. */
+async function compareNetwork(value: Record<string, unknown>) {
+  const entry = entryOf(value);
+  const diffusion = entry.spec.diffusion;
+  if (diffusion.kind !== "edm") throw new Error("EDM specs only");
+  const graph = buildGraph(entry.spec);
+  const B = 3;
+  const step = emitTrainStep(graph, diffusion, {
+    batch: B,
+    optimizer: "adam",
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    weightDecay: 0,
+    gradClip: null,
+    emaDecay: 0.9,
+    exposeGradients: true,
+  });
+  const session = await ort.InferenceSession.create(step.bytes, { intraOpNumThreads: 1 });
+  const [, C, H, W] = step.imageDims;
+  const rng = new Rng(7, entry.name);
+  const n = B * C * H * W;
+  // Channels-last for tfjs; the ONNX graph takes NCHW (equal layouts only when C = 1).
+  const x = Float32Array.from({ length: n }, () => Math.tanh(rng.normal()));
+  const noise = Float32Array.from({ length: n }, () => rng.normal());
+  const nchw = (v: Float32Array) => {
+    const out = new Float32Array(n);
+    for (let b = 0; b < B; b++)
+      for (let i = 0; i < H * W; i++)
+        for (let c = 0; c < C; c++) out[(b * C + c) * H * W + i] = v[(b * H * W + i) * C + c] ?? 0;
+    return out;
+  };
+  const sigmas = Array.from({ length: B }, () => Math.exp(-1.2 + 1.2 * rng.normal()));
+  const classes = entry.spec.conditioning.classes;
+  const labels = Int32Array.from({ length: B }, (_, i) => i % (classes + 1));
+  // Perturb every weight so zero-initialised layers still pass gradient to what lies behind them.
+  const weights = new Map(
+    graph.params.map((p) => {
+      const v = initialValues(p, 1);
+      for (let i = 0; i < v.length; i++) v[i] = (v[i] ?? 0) + 0.05 * rng.normal();
+      return [p.name, v];
+    }),
+  );
+  const feeds: Record<string, ort.Tensor> = {
+    x: new ort.Tensor("float32", nchw(x), [B, C, H, W]),
+    noise: new ort.Tensor("float32", nchw(noise), [B, C, H, W]),
+    sigma: new ort.Tensor("float32", Float32Array.from(sigmas), [B]),
+    lr: new ort.Tensor("float32", Float32Array.of(0), []),
+    bc1: new ort.Tensor("float32", Float32Array.of(1), []),
+    bc2: new ort.Tensor("float32", Float32Array.of(1), []),
+  };
+  if (step.conditional) feeds.y = new ort.Tensor("int32", labels, [B]);
+  for (const p of graph.params) {
+    const v = weights.get(p.name) ?? new Float32Array();
+    feeds[stateNames.w(p.name)] = new ort.Tensor("float32", v, [...p.shape]);
+    if (!p.trainable) continue;
+    for (const k of ["m", "v", "ema"] as const)
+      feeds[stateNames[k](p.name)] = new ort.Tensor("float32", new Float32Array(v.length), [...p.shape]);
+  }
+  const out = await session.run(feeds);
+  await session.release();
+
+  const model = TfjsModel.fromWeights(graph, weights);
+  const vars = [...model.variables].filter(([, v]) => v.trainable);
+  const xs = tf.tensor4d(x, [B, H, W, C]);
+  const ns = tf.tensor4d(noise, [B, H, W, C]);
+  const ys = step.conditional ? tf.tensor1d(labels, "int32") : undefined;
+  const { value: lossValue, grads } = tf.variableGrads(
+    () =>
+      edmLoss(
+        diffusion,
+        (a, t, y) => model.forward({ x: a, t, ...(y ? { y } : {}) }, { training: true }),
+        xs,
+        ns,
+        sigmas,
+        ys,
+      ),
+    vars.map(([, v]) => v),
+  );
+  const reference = {
+    loss: lossValue.dataSync()[0] ?? Number.NaN,
+    grads: new Map(vars.map(([name, v]) => [name, grads[v.name]?.dataSync() as Float32Array])),
+  };
+  tf.dispose([lossValue, xs, ns, ...(ys ? [ys] : []), ...Object.values(grads)]);
+  model.dispose();
+  let worst = 0;
+  let worstName = "";
+  for (const [name] of vars) {
+    const a = out[gradOutput(name)]?.data as Float32Array;
+    const b = reference.grads.get(name) ?? new Float32Array();
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < b.length; i++) {
+      diff = Math.max(diff, Math.abs((a[i] ?? Number.NaN) - (b[i] ?? 0)));
+      scale = Math.max(scale, Math.abs(b[i] ?? 0));
+    }
+    const rel = scale > 0 ? diff / scale : diff;
+    if (!(rel <= worst)) {
+      worst = rel;
+      worstName = name;
+    }
+  }
+  const loss = Number(out.loss?.data[0]);
+  return {
+    worst,
+    worstName,
+    lossError: Math.abs(loss - reference.loss) / Math.abs(reference.loss),
+    ops: new Set(graph.nodes.map((node) => node.op)),
+  };
+}
+
+describe("network gradients match tfjs autodiff", () => {
+  const covered = new Set<OpKind>();
+  for (const [name, value] of Object.entries(CASES)) {
+    it(name, async () => {
+      const r = await compareNetwork(value);
+      for (const op of r.ops) covered.add(op);
+      if (process.env.DIFFIT_VERBOSE) console.log(name, r.worst, r.worstName, r.lossError);
+      expect(r.lossError, "loss").toBeLessThan(1e-5);
+      expect(r.worst, `worst gradient: ${r.worstName}`).toBeLessThan(TOLERANCE);
+    }, 60_000);
+  }
+  it("the cases cover every IR op but dropout", () => {
+    // Dropout with rate > 0 is refused by the training graph (trainStepUnsupported); bilinear
+    // resize lowers to a Resize whose VJP is not written yet, so no case uses it.
+    const missing = (Object.keys(OPS) as OpKind[]).filter((op) => !covered.has(op));
+    expect(missing).toEqual(["dropout"]);
+  });
+});
+
+/** One ONNX node with float inputs; loss = Σ out·R for a fixed random R. */
+async function compareOp(
+  op: string,
+  ins: { shape: number[]; positive?: boolean }[],
+  reference: (...xs: tf.Tensor[]) => tf.Tensor,
+  attrs: Record<string, number | number[]> = {},
+  extraInputs: (b: OnnxGraphBuilder) => string[] = () => [],
+): Promise<number> {
+  const rng = new Rng(3, op);
+  const b = new OnnxGraphBuilder();
+  const values = ins.map((s) =>
+    Float32Array.from({ length: s.shape.reduce((a, d) => a * d, 1) }, () =>
+      s.positive ? 0.5 + Math.abs(rng.normal()) : rng.normal(),
+    ),
+  );
+  const names = ins.map((_, i) => b.reserve(`in${i}`));
+  const shapes = new Map<string, Dims>(ins.map((s, i) => [names[i] ?? "", s.shape]));
+  const y = b.op(op, [...names, ...extraInputs(b)], "y", attrs);
+  const ref = tf.tidy(() => reference(...values.map((v, i) => tf.tensor(v, ins[i]?.shape))).shape);
+  const r = Float32Array.from({ length: ref.reduce((a, d) => a * d, 1) }, () => rng.normal());
+  const loss = b.op("ReduceSum", [b.op("Mul", [y, b.constant(Array.from(r), ref)], "weighted")], "loss", {
+    keepdims: 0,
+  });
+  const { grads } = appendBackward(b, loss, names, shapes);
+  const outputs = names.map((n) => {
+    b.nodes.push({ opType: "Identity", input: [grads.get(n) ?? ""], output: [`d${n}`], name: `d${n}` });
+    return `d${n}`;
+  });
+  const info = (name: string, dims: readonly number[]) => ({
+    name,
+    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+  });
+  const bytes = onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: {
+      name: op,
+      node: b.nodes,
+      input: names.map((n, i) => info(n, ins[i]?.shape ?? [])),
+      output: outputs.map((n, i) => info(n, ins[i]?.shape ?? [])),
+      initializer: b.initializers.map((i) => b.tensorProto(i)),
+    },
+  }).finish();
+  const session = await ort.InferenceSession.create(bytes);
+  const out = await session.run(
+    Object.fromEntries(
+      names.map((n, i) => [n, new ort.Tensor("float32", values[i] ?? new Float32Array(), ins[i]?.shape)]),
+    ),
+  );
+  await session.release();
+  const expected = tf.tidy(() =>
+    tf
+      .grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(reference(...xs), tf.tensor(r, ref))))(
+        values.map((v, i) => tf.tensor(v, ins[i]?.shape)),
+      )
+      .map((g) => g.dataSync() as Float32Array),
+  );
+  let worst = 0;
+  outputs.forEach((name, i) => {
+    const a = out[name]?.data as Float32Array;
+    const e = expected[i] ?? new Float32Array();
+    const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const diff = e.reduce((m, v, j) => Math.max(m, Math.abs(v - (a[j] ?? Number.NaN))), 0);
+    worst = Math.max(worst, diff / scale);
+  });
+  return worst;
+}
+
+describe("single ONNX op rules match tf.grads", () => {
+  const bin = [{ shape: [2, 3, 4] }, { shape: [3, 1] }];
+  const cases: [string, () => Promise<number>][] = [
+    ["Sub [2,3,4] − [3,1]", () => compareOp("Sub", bin, (a, b) => tf.sub(a as tf.Tensor, b as tf.Tensor))],
+    [
+      "Div [2,3,4] / [3,1]",
+      () =>
+        compareOp("Div", [{ shape: [2, 3, 4] }, { shape: [3, 1], positive: true }], (a, b) =>
+          tf.div(a as tf.Tensor, b as tf.Tensor),
+        ),
+    ],
+    [
+      "Mul [2,3,4] · [4]",
+      () =>
+        compareOp("Mul", [{ shape: [2, 3, 4] }, { shape: [4] }], (a, b) =>
+          tf.mul(a as tf.Tensor, b as tf.Tensor),
+        ),
+    ],
+    ["Exp", () => compareOp("Exp", [{ shape: [3, 5] }], (a) => tf.exp(a as tf.Tensor))],
+    ["Log", () => compareOp("Log", [{ shape: [3, 5], positive: true }], (a) => tf.log(a as tf.Tensor))],
+    ["Sin", () => compareOp("Sin", [{ shape: [3, 5] }], (a) => tf.sin(a as tf.Tensor))],
+    ["Cos", () => compareOp("Cos", [{ shape: [3, 5] }], (a) => tf.cos(a as tf.Tensor))],
+    ["Neg", () => compareOp("Neg", [{ shape: [3, 5] }], (a) => tf.neg(a as tf.Tensor))],
+    ["Sqrt", () => compareOp("Sqrt", [{ shape: [3, 5], positive: true }], (a) => tf.sqrt(a as tf.Tensor))],
+    [
+      "MatMul [2,3,4,5]·[3,5,6] (broadcast batch)",
+      () =>
+        compareOp("MatMul", [{ shape: [2, 3, 4, 5] }, { shape: [3, 5, 6] }], (a, b) =>
+          tf.matMul(a as tf.Tensor4D, tf.broadcastTo(b as tf.Tensor, [2, 3, 5, 6]) as tf.Tensor4D),
+        ),
+    ],
+    [
+      "Gemm [3,4]·[4,5]",
+      () =>
+        compareOp("Gemm", [{ shape: [3, 4] }, { shape: [4, 5] }], (a, b) =>
+          tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+        ),
+    ],
+    [
+      "ReduceSum axes [1] keepdims 0",
+      () =>
+        compareOp(
+          "ReduceSum",
+          [{ shape: [2, 3, 4] }],
+          (a) => tf.sum(a as tf.Tensor, 1),
+          { keepdims: 0 },
+          (b) => [b.ints([1])],
+        ),
+    ],
+    [
+      "ReduceMean all",
+      () => compareOp("ReduceMean", [{ shape: [2, 3, 4] }], (a) => tf.mean(a as tf.Tensor), { keepdims: 0 }),
+    ],
+    [
+      "Slice [1:3) on axis 1",
+      () =>
+        compareOp(
+          "Slice",
+          [{ shape: [2, 4, 3] }],
+          (a) => tf.slice(a as tf.Tensor, [0, 1, 0], [2, 2, 3]),
+          {},
+          (b) => [b.ints([1]), b.ints([3]), b.ints([1])],
+        ),
+    ],
+    [
+      "Gather 2-D indices on axis 0 (repeats)",
+      () =>
+        compareOp(
+          "Gather",
+          [{ shape: [4, 3] }],
+          (a) => tf.gather(a as tf.Tensor, tf.tensor2d([0, 2, 2, 3, 0, 0], [2, 3], "int32")),
+          { axis: 0 },
+          (b) => [b.constant([0, 2, 2, 3, 0, 0], [2, 3], "int64")],
+        ),
+    ],
+    [
+      "Gather on axis 1 (repeats)",
+      () =>
+        compareOp(
+          "Gather",
+          [{ shape: [2, 4, 3] }],
+          (a) => tf.gather(a as tf.Tensor, tf.tensor1d([3, 1, 1, 0, 3], "int32"), 1),
+          { axis: 1 },
+          (b) => [b.constant([3, 1, 1, 0, 3], [5], "int64")],
+        ),
+    ],
+  ];
+  for (const [name, run] of cases) {
+    it(name, async () => {
+      expect(await run()).toBeLessThan(TOLERANCE);
+    });
+  }
+});
