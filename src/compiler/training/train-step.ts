@@ -17,7 +17,8 @@ import type { DiffusionConfig } from "../schema/sections.ts";
 import { lowerForward } from "./forward.ts";
 import { ParamInputContext, paramInput } from "./param-inputs.ts";
 
-export const TRAIN_STEP_OPSET = 17;
+// Opset 20 has Gelu(approximate=tanh) as one op, and ReduceMean with axes as an input.
+export const TRAIN_STEP_OPSET = 20;
 
 export const stateNames = {
   w: paramInput,

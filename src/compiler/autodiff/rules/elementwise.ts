@@ -1,7 +1,7 @@
 // VJPs of elementwise ONNX ops. Binary ops broadcast, so each input gradient is summed back to
 // that input's shape. Unary rules reuse the forward output where it is cheaper (σ, tanh, √).
 import type { NodeProto } from "../../emit/onnx/proto.ts";
-import { input, output } from "../onnx-attrs.ts";
+import { attrString, input, output } from "../onnx-attrs.ts";
 import { gradOf, sumTo, type VjpContext, type VjpRule } from "../vjp.ts";
 
 /** Sums each input's raw gradient (shaped like the output) down to that input's shape. */
@@ -76,6 +76,36 @@ export const ELEMENTWISE_VJPS = {
     const y = output(node);
     const sq = ctx.b.op("Mul", [y, y], `${hint(node)}/y2`);
     return ctx.b.op("Mul", [g, ctx.b.op("Sub", [ctx.b.scalar(1), sq], `${hint(node)}/1my2`)], hint(node));
+  }),
+  // Gelu(approximate = tanh): y = ½x(1 + t), t = tanh(u), u = c₁x + c₂x³ with c₁ = √(2/π),
+  // c₂ = 0.044715·c₁; dy/dx = ½(1 + t)·(1 + x(1 − t)(c₁ + 3c₂x²)), with t recomputed.
+  Gelu: unary((node, g, ctx) => {
+    if (attrString(node, "approximate") !== "tanh") throw new Error(`no VJP for exact Gelu (${node.name})`);
+    const b = ctx.b;
+    const h = hint(node);
+    const x = input(node, 0);
+    const c1 = Math.sqrt(2 / Math.PI);
+    const c2 = 0.044715 * c1;
+    const x2 = b.op("Mul", [x, x], `${h}/x2`);
+    const u = b.op(
+      "Mul",
+      [x, b.op("Add", [b.op("Mul", [x2, b.scalar(c2)], `${h}/c2x2`), b.scalar(c1)], `${h}/q`)],
+      `${h}/u`,
+    );
+    const t = b.op("Tanh", [u], `${h}/t`);
+    const slope = b.op("Add", [b.op("Mul", [x2, b.scalar(3 * c2)], `${h}/c3x2`), b.scalar(c1)], `${h}/du`);
+    const k = b.op(
+      "Mul",
+      [b.op("Mul", [x, slope], `${h}/xdu`), b.op("Sub", [b.scalar(1), t], `${h}/1mt`)],
+      `${h}/k`,
+    );
+    const halfOnePlusT = b.op(
+      "Add",
+      [b.op("Mul", [t, b.scalar(0.5)], `${h}/ht`), b.scalar(0.5)],
+      `${h}/h1pt`,
+    );
+    const d = b.op("Mul", [halfOnePlusT, b.op("Add", [k, b.scalar(1)], `${h}/1pk`)], `${h}/dydx`);
+    return b.op("Mul", [g, d], h);
   }),
   Exp: unary((node, g, ctx) => ctx.b.op("Mul", [g, output(node)], hint(node))),
   Log: unary((node, g, ctx) => ctx.b.op("Div", [g, input(node, 0)], hint(node))),
