@@ -6,7 +6,28 @@ import type { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
 import type { NodeProto } from "../emit/onnx/proto.ts";
 import { VJP_RULES } from "./rules/index.ts";
 import { type Dims, ShapeTable } from "./shapes.ts";
-import type { VjpContext } from "./vjp.ts";
+import type { Grad, Slot, VjpContext } from "./vjp.ts";
+
+/** Slots as one dense gradient: a Concat when they fill the axis exactly, else padded each. */
+function joinSlots(b: OnnxGraphBuilder, slots: readonly Slot[], hint: string): string[] {
+  const [first] = slots;
+  if (!first) return [];
+  const size = first.dims[first.axis] ?? 1;
+  const indices = new Set(slots.map((s) => s.index));
+  const sameAxis = slots.every((s) => s.axis === first.axis);
+  if (sameAxis && indices.size === slots.length && slots.length === size) {
+    const ordered = [...slots].sort((p, q) => p.index - q.index);
+    const lifted = ordered.map((s, i) => b.op("Unsqueeze", [s.slot, b.ints([s.axis])], `${hint}/slot${i}`));
+    return [b.op("Concat", lifted, `${hint}/slots`, { axis: first.axis })];
+  }
+  return slots.map((s, i) => {
+    const pads = new Array<number>(2 * s.dims.length).fill(0);
+    pads[s.axis] = s.index;
+    pads[s.axis + s.dims.length] = (s.dims[s.axis] ?? 1) - 1 - s.index;
+    const lifted = b.op("Unsqueeze", [s.slot, b.ints([s.axis])], `${hint}/slot${i}`);
+    return b.op("Pad", [lifted, b.ints(pads)], `${hint}/pad${i}`);
+  });
+}
 
 export interface BackwardResult {
   /** Gradient value of each `wrt` name (a zero constant where the loss does not depend on it). */
@@ -37,13 +58,22 @@ export function appendBackward(
   const shapes = new ShapeTable(b, inputShapes);
   const ctx: VjpContext = { b, shapes, declare: (name, dims) => shapes.declare(name, dims) };
   const live = dependents(forward, wrt);
-  const parts = new Map<string, string[]>([[loss, [b.constant([1], [])]]]);
+  const parts = new Map<string, Grad[]>([[loss, [b.constant([1], [])]]]);
   const totals = new Map<string, string>();
   const total = (name: string): string | undefined => {
     const known = totals.get(name);
     if (known) return known;
-    const ps = parts.get(name);
-    if (!ps || ps.length === 0) return undefined;
+    const all = parts.get(name);
+    if (!all || all.length === 0) return undefined;
+    const dense = all.filter((g): g is string => typeof g === "string");
+    const ps = [
+      ...dense,
+      ...joinSlots(
+        b,
+        all.filter((g): g is Slot => typeof g !== "string"),
+        `${name}/grad`,
+      ),
+    ];
     const sum = ps.length === 1 ? (ps[0] ?? "") : b.op("Sum", ps, `${name}/grad_sum`);
     totals.set(name, sum);
     return sum;

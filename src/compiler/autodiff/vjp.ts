@@ -13,6 +13,20 @@ export interface VjpContext {
 }
 
 /**
+ * The gradient of a one-index Gather: `value` belongs at `index` of `axis` in a tensor of shape
+ * `dims`, zeros elsewhere. Kept symbolic so that the reverse pass joins the slots a value's
+ * gathers fill (the q, k, v split of attention) with one Concat, not with Pads and a Sum.
+ */
+export interface Slot {
+  slot: string;
+  axis: number;
+  index: number;
+  dims: Dims;
+}
+
+export type Grad = string | Slot;
+
+/**
  * Gradients of the node's inputs, in input order; `undefined` where none is needed (needs[i]
  * false) or where the input does not influence the outputs (an index, a shape).
  */
@@ -21,7 +35,7 @@ export type VjpRule = (
   grads: readonly (string | undefined)[],
   needs: readonly boolean[],
   ctx: VjpContext,
-) => (string | undefined)[];
+) => (Grad | undefined)[];
 
 /** ReduceSum over `axes` (opset ≥ 13 takes them as an input). */
 export function reduceSum(ctx: VjpContext, x: string, axes: readonly number[], keep: boolean, hint: string) {

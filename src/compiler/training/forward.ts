@@ -1,9 +1,10 @@
 // The network's forward pass lowered into a training graph: the inference emitter's per-op
-// lowerings, with graph inputs bound by the caller (the training step binds preconditioned
+// lowerings (GroupNorm excepted, see lowerings.ts), with graph inputs bound by the caller (the training step binds preconditioned
 // values; the autodiff tests bind raw inputs).
 import type { LowerContext, Val } from "../emit/onnx/context.ts";
 import { lowerOnnx } from "../emit/onnx/lower.ts";
 import type { Graph } from "../ir/types.ts";
+import { groupNormForTraining } from "./lowerings.ts";
 
 export function lowerForward(graph: Graph, ctx: LowerContext, bind: (role: "x" | "t" | "y") => Val): Val {
   const values: Val[] = [];
@@ -17,7 +18,8 @@ export function lowerForward(graph: Graph, ctx: LowerContext, bind: (role: "x" |
       if (!v) throw new Error(`${node.name} reads node ${id} before it was lowered`);
       return v;
     });
-    values[node.id] = lowerOnnx(node, ins, ctx);
+    values[node.id] =
+      node.op === "group-norm" ? groupNormForTraining(node, ins, ctx) : lowerOnnx(node, ins, ctx);
   }
   const out = values[graph.outputs.out ?? -1];
   if (!out) throw new Error(`${graph.name} has no lowered output`);

@@ -79,14 +79,8 @@ export const LAYOUT_VJPS = {
     const axis = a0 < 0 ? a0 + data.length : a0;
     const h = `${output(node)}/grad`;
     if (idxShape.length === 0) {
-      // One index: put g back at that position along the axis, zeros elsewhere.
       const at = ctx.shapes.constant(idx)[0] ?? 0;
-      const pos = at < 0 ? at + (data[axis] ?? 1) : at;
-      const pads = new Array<number>(2 * data.length).fill(0);
-      pads[axis] = pos;
-      pads[axis + data.length] = (data[axis] ?? 1) - 1 - pos;
-      const lifted = ctx.b.op("Unsqueeze", [g, ctx.b.ints([axis])], `${h}/lift`);
-      return [ctx.b.op("Pad", [lifted, ctx.b.ints(pads)], h)];
+      return [{ slot: g, axis, index: at < 0 ? at + (data[axis] ?? 1) : at, dims: data }];
     }
     if (axis !== 0 && idxShape.length !== 1)
       throw new Error(`no VJP for a Gather of ${idxShape.length}-D indices on axis ${axis} (${node.name})`);
