@@ -32,7 +32,7 @@ import { MetricsLog, progressBar } from "./reporting.ts";
 import { loadTrainState, type StateArray, saveTrainStateArrays } from "./train-state.ts";
 import { sampleGrid, type TrainOptions, type TrainResult, trainPaths } from "./trainer.ts";
 
-/** Compiles the step graph and opens it with one intra-op thread per core. */
+/** Compiles the step graph and opens it with one intra-op thread per core (DIFFIT_ORT_THREADS). */
 export async function openTrainStep(
   entry: ResolvedEntry,
   o: Pick<TrainOptions, "batchSize" | "optimizer" | "betas" | "weightDecay" | "gradClip" | "emaDecay">,
@@ -53,7 +53,8 @@ export async function openTrainStep(
   });
   const session = await ort.InferenceSession.create(step.bytes, {
     executionProviders: ["cpu"],
-    intraOpNumThreads: extra.threads ?? cpus().length,
+    // One thread per core; DIFFIT_ORT_THREADS overrides it on machines whose cores are shared.
+    intraOpNumThreads: extra.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || cpus().length),
     graphOptimizationLevel: "all",
   });
   return { step, session };

@@ -1,0 +1,135 @@
+// The ONNX training engine's step (forward, EDM loss, backward, clipping, Adam, EMA in one
+// onnxruntime call) and an onnxruntime MatMul ceiling on the same threads, so the achieved
+// fraction of the machine's dense-math peak is measured in the same run as the step.
+import { analyze } from "../src/compiler/analysis.ts";
+import { OnnxGraphBuilder } from "../src/compiler/emit/onnx/graph-builder.ts";
+import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
+import { buildGraph } from "../src/compiler/ir/build.ts";
+import { runFrontEnd } from "../src/compiler/pipeline.ts";
+import { initialValues } from "../src/runtime/init.ts";
+import { ort } from "../src/runtime/onnx/session.ts";
+import { Rng } from "../src/runtime/random.ts";
+import { OnnxTrainState, openTrainStep } from "../src/runtime/training/onnx-engine.ts";
+
+export interface OnnxTrainRow {
+  spec: string;
+  batch: number;
+  threads: number;
+  compileMs: number;
+  trainStepMs: number;
+  /** 6 FLOPs per MAC (forward, backward), as the tfjs rows count them. */
+  trainGflops: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+export async function benchOnnxTrainStep(
+  file: string,
+  batch: number,
+  repeats: number,
+  threads: number,
+): Promise<OnnxTrainRow> {
+  const entry = runFrontEnd(file).entries[0];
+  if (!entry) throw new Error(`${file} is invalid`);
+  const graph = buildGraph(entry.spec);
+  const macs = analyze(graph).totals.macs * batch;
+  const t = entry.spec.training;
+  const t0 = performance.now();
+  const { step, session } = await openTrainStep(
+    entry,
+    { ...t, batchSize: batch, gradClip: t.gradClip },
+    { threads },
+  );
+  const compileMs = performance.now() - t0;
+  const zeros = (p: { shape: readonly number[] }) => new Float32Array(p.shape.reduce((a, b) => a * b, 1));
+  const state = new OnnxTrainState(graph.params, {
+    model: (p) => initialValues(p, 0),
+    ema: (p) => initialValues(p, 0),
+    adamM: zeros,
+    adamV: zeros,
+  });
+  const [B, C, H, W] = step.imageDims;
+  const rng = new Rng(1, "bench-train");
+  const image = () =>
+    new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: B * C * H * W }, () => rng.normal()),
+      [B, C, H, W],
+    );
+  const scalar = (v: number) => new ort.Tensor("float32", Float32Array.of(v), []);
+  const feeds: Record<string, ort.Tensor> = {
+    x: image(),
+    noise: image(),
+    sigma: new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: B }, () => Math.exp(-1.2 + 1.2 * rng.normal())),
+      [B],
+    ),
+    lr: scalar(1e-4),
+    bc1: scalar(0.1),
+    bc2: scalar(0.001),
+  };
+  if (step.conditional)
+    feeds.y = new ort.Tensor(
+      "int32",
+      Int32Array.from({ length: B }, (_, i) => i % 10),
+      [B],
+    );
+  const times: number[] = [];
+  // Two warm-up steps: the first runs allocate onnxruntime's arena and plan memory.
+  for (let i = 0; i < repeats + 2; i++) {
+    for (const [name, v] of state.tensors) feeds[name] = v;
+    const s = performance.now();
+    const out = await session.run(feeds);
+    if (i >= 2) times.push(performance.now() - s);
+    state.advance(out);
+  }
+  await session.release();
+  const trainStepMs = median(times);
+  return {
+    spec: entry.name,
+    batch,
+    threads,
+    compileMs,
+    trainStepMs,
+    trainGflops: (6 * macs) / (trainStepMs * 1e6),
+  };
+}
+
+/** onnxruntime MatMul of two n×n float32 matrices: GFLOP/s (median of `repeats`). */
+export async function benchMatMulCeiling(n: number, threads: number, repeats: number): Promise<number> {
+  const b = new OnnxGraphBuilder();
+  b.nodes.push({
+    opType: "MatMul",
+    input: [b.reserve("a"), b.reserve("b")],
+    output: [b.reserve("c")],
+    name: "mm",
+  });
+  const info = (name: string) => ({
+    name,
+    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: n }, { dimValue: n }] } } },
+  });
+  const bytes = onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: { name: "matmul", node: b.nodes, input: [info("a"), info("b")], output: [info("c")] },
+  }).finish();
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads });
+  const rng = new Rng(2, "matmul");
+  const m = () =>
+    new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: n * n }, () => rng.normal()),
+      [n, n],
+    );
+  const feeds = { a: m(), b: m() };
+  await session.run(feeds);
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const s = performance.now();
+    await session.run(feeds);
+    times.push(performance.now() - s);
+  }
+  await session.release();
+  return (2 * n ** 3) / (median(times) * 1e6);
+}

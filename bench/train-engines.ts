@@ -1,0 +1,81 @@
+// Training engines side by side on one model and batch: the tfjs step (measured by
+// tfjs-step.ts on the selected backend), the ONNX engine's compiled step on 1 thread and on
+// every core, and the onnxruntime MatMul ceiling on the same thread counts.
+import { cpus } from "node:os";
+import { table } from "../src/compiler/report.ts";
+import { benchMatMulCeiling, benchOnnxTrainStep, type OnnxTrainRow } from "./onnx-train.ts";
+import type { StepRow } from "./tfjs-step.ts";
+
+export interface TrainEngines {
+  tfjs: { backend: string; batch: number; trainStepMs: number; trainGflops: number };
+  onnx: (OnnxTrainRow & { ceilingGflops: number; ofCeiling: number; speedup: number })[];
+}
+
+export async function benchTrainEngines(
+  file: string,
+  tfjsRow: StepRow,
+  backend: string,
+): Promise<TrainEngines> {
+  const threads = [...new Set([1, cpus().length])];
+  const onnx: TrainEngines["onnx"] = [];
+  for (const n of threads) {
+    const row = await benchOnnxTrainStep(file, tfjsRow.batch, 5, n);
+    const ceilingGflops = await benchMatMulCeiling(2048, n, 3);
+    onnx.push({
+      ...row,
+      ceilingGflops,
+      ofCeiling: row.trainGflops / ceilingGflops,
+      speedup: tfjsRow.trainStepMs / row.trainStepMs,
+    });
+  }
+  return {
+    tfjs: {
+      backend,
+      batch: tfjsRow.batch,
+      trainStepMs: tfjsRow.trainStepMs,
+      trainGflops: tfjsRow.trainGflops,
+    },
+    onnx,
+  };
+}
+
+export function trainEnginesMarkdown(spec: string, r: TrainEngines): string[] {
+  const ms = (x: number) => x.toFixed(0);
+  return [
+    `## Training engines: ${spec}, batch ${r.tfjs.batch}, one step (median, ms)`,
+    "",
+    "GFLOP/s from the IR's MAC count, 6 FLOPs per MAC (forward and backward). The ceiling is an",
+    "onnxruntime MatMul 2048³ on the same threads, measured in the same run. Targets (issue 8):",
+    "≥ 8× the tfjs steps/s and ≥ 30 % of the ceiling.",
+    "",
+    table(
+      ["engine", "threads", "ms/step", "steps/s", "GFLOP/s", "ceiling GFLOP/s", "of ceiling", "vs tfjs"],
+      [
+        [
+          `tfjs ${r.tfjs.backend}`,
+          "1",
+          ms(r.tfjs.trainStepMs),
+          (1000 / r.tfjs.trainStepMs).toFixed(2),
+          r.tfjs.trainGflops.toFixed(1),
+          "",
+          "",
+          "1×",
+        ],
+        ...r.onnx.map((o) => [
+          "onnx",
+          String(o.threads),
+          ms(o.trainStepMs),
+          (1000 / o.trainStepMs).toFixed(2),
+          o.trainGflops.toFixed(1),
+          o.ceilingGflops.toFixed(0),
+          `${(100 * o.ofCeiling).toFixed(0)} %`,
+          `${o.speedup.toFixed(1)}×`,
+        ]),
+      ],
+      [1, 2, 3, 4, 5, 6, 7],
+    ).replace(/^/gm, "    "),
+    "",
+    `Compiling the ONNX step (IR → forward, loss, backward, optimizer graph) and opening the session: ${ms(r.onnx[0]?.compileMs ?? 0)} ms.`,
+    "",
+  ];
+}
