@@ -11,7 +11,7 @@ import type { Dataset } from "../runtime/data/dataset.ts";
 import { loadData } from "../runtime/data/load-data.ts";
 import { runSweep, type SharedTrainOptions } from "../runtime/sweep/run-sweep.ts";
 import { sweepMarkdown } from "../runtime/sweep/sweep-results.ts";
-import { trainOnnx } from "../runtime/training/onnx-engine.ts";
+import { chooseEngine, trainOnnx } from "../runtime/training/onnx-engine.ts";
 import { train, trainPaths } from "../runtime/training/trainer.ts";
 import {
   type CommandContext,
@@ -224,8 +224,8 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
     .option("--backend <name>", `tfjs backend: ${BACKENDS.join(", ")}`)
     .option(
       "--engine <name>",
-      "training engine: tfjs, or onnx (the step compiled to ONNX, EDM specs)",
-      "tfjs",
+      "training engine: onnx (the step compiled to ONNX; EDM specs), tfjs, or auto (onnx where it applies)",
+      "auto",
     )
     .option("--no-progress", "no progress bar")
     .option("--json", "print the result as JSON")
@@ -275,20 +275,20 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
           `${outDir} already holds a training state; use --resume to continue it, --force to start over, or another --out`,
         );
       }
+      const { engine, note } = chooseEngine(entry, o.engine);
       const backend = await selectBackend(o.backend);
       io.err(describeBackend(backend));
+      io.err(note);
       const data = loadTrainingData(io, entry, o);
       const init = o.init ? loadWeights(o.init, buildGraph(entry.spec)).weights : undefined;
-      if (o.engine !== "tfjs" && o.engine !== "onnx")
-        throw new UsageError(`--engine must be tfjs or onnx, got ${o.engine}`);
-      const result = await (o.engine === "onnx" ? trainOnnx : train)(entry, data, {
+      const result = await (engine === "onnx" ? trainOnnx : train)(entry, data, {
         ...trainOptions(entry, o),
         outDir,
         resume: o.resume ?? false,
         ...(init ? { init } : {}),
         ...(o.maxMinutes ? { maxSeconds: o.maxMinutes * 60 } : {}),
       });
-      if (o.json) io.out(JSON.stringify({ backend: backend.name, engine: o.engine, ...result }, null, 2));
+      if (o.json) io.out(JSON.stringify({ backend: backend.name, engine, ...result }, null, 2));
       else {
         const rate =
           result.stepsRun > 0 ? `${(result.stepsRun / result.seconds).toFixed(2)} steps/s` : "no steps";

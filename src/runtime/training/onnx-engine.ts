@@ -18,7 +18,7 @@ import {
   type TrainStepGraph,
   trainStepUnsupported,
 } from "../../compiler/training/train-step.ts";
-import { InputError } from "../../errors.ts";
+import { InputError, UsageError } from "../../errors.ts";
 import { checkpointMetadata, saveWeights } from "../checkpoint/model-checkpoint.ts";
 import { DataOrder } from "../data/data-order.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -58,6 +58,26 @@ export async function openTrainStep(
     graphOptimizationLevel: "all",
   });
   return { step, session };
+}
+
+export const ENGINES = ["auto", "onnx", "tfjs"] as const;
+
+/**
+ * The engine a run uses: "auto" takes the ONNX engine (several times faster on CPU, see
+ * bench/train-results.md) wherever it covers the spec, and tfjs elsewhere, with the reason.
+ */
+export function chooseEngine(
+  entry: ResolvedEntry,
+  requested: string,
+): { engine: "onnx" | "tfjs"; note: string } {
+  if (!(ENGINES as readonly string[]).includes(requested))
+    throw new UsageError(`--engine must be one of ${ENGINES.join(", ")}, got ${requested}`);
+  if (requested === "tfjs") return { engine: "tfjs", note: "engine: tfjs" };
+  const why = trainStepUnsupported(buildGraph(entry.spec), entry.spec.diffusion);
+  if (!why)
+    return { engine: "onnx", note: "engine: onnx (the training step compiled to ONNX, onnxruntime-node)" };
+  if (requested === "onnx") throw new UsageError(why);
+  return { engine: "tfjs", note: `engine: tfjs (${why.split(";")[0]})` };
 }
 
 const f32 = (data: Float32Array, shape: readonly number[]) => new ort.Tensor("float32", data, [...shape]);
