@@ -6,6 +6,7 @@ import { describeBackend, selectBackend } from "../src/runtime/backend.ts";
 import { benchFrontEnd, specFiles } from "./front-end.ts";
 import { benchOnnxForward, benchSampling } from "./onnx.ts";
 import { benchTfjsStep, type StepRow } from "./tfjs-step.ts";
+import { benchTrainEngines, trainEnginesMarkdown } from "./train-engines.ts";
 
 const REPEATS = 7;
 const files = specFiles();
@@ -33,6 +34,11 @@ const steps: StepRow[] = [await benchTfjsStep("specs/tiny-fmnist.json", 64, 3)];
 // trained as 8 micro-batches of 1 with averaged gradients, the same update.
 if (!quick) steps.push(await benchTfjsStep("specs/diffit-cifar10.json", 8, 1, 1));
 
+// The ONNX training engine against the tfjs step just measured, with a MatMul ceiling.
+const tinyStep = steps[0];
+if (!tinyStep) throw new Error("the tiny-fmnist tfjs step was not measured");
+const engines = await benchTrainEngines("specs/tiny-fmnist.json", tinyStep, backend.name);
+
 // ONNX Runtime: forward per batch, and sampling throughput on both engines.
 const onnxRows = [await benchOnnxForward("specs/tiny-fmnist.json", 64, 5)];
 if (!quick) onnxRows.push(await benchOnnxForward("specs/diffit-cifar10.json", 8, 3));
@@ -50,6 +56,7 @@ const results = {
   },
   typecheck: { firstMs: firstCheckMs, rows: typed },
   tfjs: { backend: backend.name, steps },
+  trainEngines: engines,
   onnx: { forward: onnxRows, sampling },
   peakRssBytes: process.resourceUsage().maxRSS * 1024,
   wallMs: performance.now() - started,
@@ -116,6 +123,7 @@ const md = [
     (r) => `- ${r.spec}: ${r.topKernels.map((k) => `${k.kernel} ${(100 * k.share).toFixed(0)}%`).join(", ")}`,
   ),
   "",
+  ...trainEnginesMarkdown("tiny-fmnist", engines),
   "## ONNX Runtime (onnxruntime-node, CPU, intra-op threads = cores): forward (median, ms)",
   "",
   table(
