@@ -1,6 +1,6 @@
 // Reverse-mode differentiation (src/compiler/autodiff) against tfjs autodiff on the cpu backend.
-// 1. Whole networks: the compiled training step's gradient of the EDM loss for small specs that
-//    together use every IR op, against tf.variableGrads of the tfjs model on the same inputs.
+// 1. Whole networks: the compiled training step's gradient of the EDM or ADM loss for small specs
+//    that together use every IR op, against tf.variableGrads of the tfjs model on the same inputs.
 // 2. Single ONNX ops whose rules no spec exercises (the time path is never differentiated).
 // Tolerance: max |onnx − tfjs| ≤ 1e-4 · max |tfjs| per tensor. Both sides are float32 and sum
 // thousands of terms in different orders (MLAS vs tfjs kernels), which measures ~1e-6 here;
@@ -17,10 +17,12 @@ import type { OpKind } from "../src/compiler/ir/types.ts";
 import { OPS } from "../src/compiler/ops/index.ts";
 import { type ResolvedEntry, specHash, validateInstance } from "../src/compiler/pipeline.ts";
 import { emitTrainStep, gradOutput, stateNames } from "../src/compiler/training/train-step.ts";
-import { edmLoss } from "../src/runtime/diffusion/edm.ts";
+import { ddpmLoss, GaussianDiffusion } from "../src/runtime/diffusion/ddpm.ts";
+import { type EdmConfig, edmLoss, type Network } from "../src/runtime/diffusion/edm.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { Rng } from "../src/runtime/random.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
+import { admFeeds } from "../src/runtime/training/onnx-engine.ts";
 
 const TOLERANCE = 1e-4;
 
@@ -89,6 +91,20 @@ const CASES: Record<string, Record<string, unknown>> = {
     diffusion: { kind: "edm" },
     sampling: { sampler: "heun" },
   },
+  "latent ADM: learned-range variance, hybrid loss (ε-MSE + VB with stop-gradient)": {
+    family: "latent",
+    name: "h",
+    input: { size: 8, channels: 4 },
+    patchSize: 2,
+    hidden: 16,
+    depth: 1,
+    heads: 2,
+    mlpRatio: 2,
+    learnSigma: true,
+    time: { sinusoidDim: 8 },
+    conditioning: { classes: 3 },
+    diffusion: { kind: "ddpm", steps: 50, variance: "learned-range", loss: "hybrid" },
+  },
   "latent tmsa window, sin-cos positions": {
     family: "latent",
     name: "g",
@@ -112,7 +128,6 @@ const CASES: Record<string, Record<string, unknown>> = {
 async function compareNetwork(value: Record<string, unknown>) {
   const entry = entryOf(value);
   const diffusion = entry.spec.diffusion;
-  if (diffusion.kind !== "edm") throw new Error("EDM specs only");
   const graph = buildGraph(entry.spec);
   const B = 3;
   const step = emitTrainStep(graph, diffusion, {
@@ -140,6 +155,11 @@ async function compareNetwork(value: Record<string, unknown>) {
     return out;
   };
   const sigmas = Array.from({ length: B }, () => Math.exp(-1.2 + 1.2 * rng.normal()));
+  // DDPM: timestep indices, one of them 0 so that the decoder likelihood term is exercised too.
+  const ddpm = diffusion.kind === "ddpm" ? GaussianDiffusion.fromConfig(diffusion) : undefined;
+  const steps = Array.from({ length: B }, (_, i) =>
+    i === 0 ? 0 : rng.int(diffusion.kind === "ddpm" ? diffusion.steps : 1),
+  );
   const classes = entry.spec.conditioning.classes;
   const labels = Int32Array.from({ length: B }, (_, i) => i % (classes + 1));
   // Perturb every weight so zero-initialised layers still pass gradient to what lies behind them.
@@ -153,7 +173,7 @@ async function compareNetwork(value: Record<string, unknown>) {
   const feeds: Record<string, ort.Tensor> = {
     x: new ort.Tensor("float32", nchw(x), [B, C, H, W]),
     noise: new ort.Tensor("float32", nchw(noise), [B, C, H, W]),
-    sigma: new ort.Tensor("float32", Float32Array.from(sigmas), [B]),
+    ...(ddpm ? admFeeds(ddpm, steps) : { sigma: new ort.Tensor("float32", Float32Array.from(sigmas), [B]) }),
     lr: new ort.Tensor("float32", Float32Array.of(0), []),
     bc1: new ort.Tensor("float32", Float32Array.of(1), []),
     bc2: new ort.Tensor("float32", Float32Array.of(1), []),
@@ -175,15 +195,12 @@ async function compareNetwork(value: Record<string, unknown>) {
   const ns = tf.tensor4d(noise, [B, H, W, C]);
   const ys = step.conditional ? tf.tensor1d(labels, "int32") : undefined;
   const { value: lossValue, grads } = tf.variableGrads(
-    () =>
-      edmLoss(
-        diffusion,
-        (a, t, y) => model.forward({ x: a, t, ...(y ? { y } : {}) }, { training: true }),
-        xs,
-        ns,
-        sigmas,
-        ys,
-      ),
+    () => {
+      const net: Network = (a, t, y) => model.forward({ x: a, t, ...(y ? { y } : {}) }, { training: true });
+      return ddpm
+        ? ddpmLoss(ddpm, net, xs, ns, steps, ys)
+        : edmLoss(diffusion as EdmConfig, net, xs, ns, sigmas, ys);
+    },
     vars.map(([, v]) => v),
   );
   const reference = {
@@ -244,6 +261,8 @@ async function compareOp(
   reference: (...xs: tf.Tensor[]) => tf.Tensor,
   attrs: Record<string, number | number[]> = {},
   extraInputs: (b: OnnxGraphBuilder) => string[] = () => [],
+  /** Put the extra inputs first (Where's condition). */
+  extraFirst = false,
 ): Promise<number> {
   const rng = new Rng(3, op);
   const b = new OnnxGraphBuilder();
@@ -254,7 +273,8 @@ async function compareOp(
   );
   const names = ins.map((_, i) => b.reserve(`in${i}`));
   const shapes = new Map<string, Dims>(ins.map((s, i) => [names[i] ?? "", s.shape]));
-  const y = b.op(op, [...names, ...extraInputs(b)], "y", attrs);
+  const extra = extraInputs(b);
+  const y = b.op(op, extraFirst ? [...extra, ...names] : [...names, ...extra], "y", attrs);
   const ref = tf.tidy(() => reference(...values.map((v, i) => tf.tensor(v, ins[i]?.shape))).shape);
   const r = Float32Array.from({ length: ref.reduce((a, d) => a * d, 1) }, () => rng.normal());
   const loss = b.op("ReduceSum", [b.op("Mul", [y, b.constant(Array.from(r), ref)], "weighted")], "loss", {
@@ -367,6 +387,31 @@ describe("single ONNX op rules match tf.grads", () => {
           (a) => tf.slice(a as tf.Tensor, [0, 1, 0], [2, 2, 3]),
           {},
           (b) => [b.ints([1]), b.ints([3]), b.ints([1])],
+        ),
+    ],
+    [
+      "Max [2,3,4] with [4] (broadcast)",
+      () =>
+        compareOp("Max", [{ shape: [2, 3, 4] }, { shape: [4] }], (a, b) =>
+          // tfjs's Maximum gradient does not undo broadcasting itself.
+          tf.maximum(a as tf.Tensor, tf.broadcastTo(b as tf.Tensor, [2, 3, 4])),
+        ),
+    ],
+    [
+      "Where(c, a [2,3], b [3]) with a fixed condition",
+      () =>
+        compareOp(
+          "Where",
+          [{ shape: [2, 3] }, { shape: [3] }],
+          (a, b) =>
+            tf.where(
+              tf.tensor2d([1, 0, 1, 0, 0, 1], [2, 3], "bool"),
+              a as tf.Tensor,
+              tf.broadcastTo(b as tf.Tensor, [2, 3]),
+            ),
+          {},
+          (b) => [b.op("Cast", [b.constant([1, 0, 1, 0, 0, 1], [2, 3], "int64")], "cond", { to: 9 })],
+          true,
         ),
     ],
     [

@@ -14,10 +14,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildGraph } from "../src/compiler/ir/build.ts";
-import { runFrontEnd } from "../src/compiler/pipeline.ts";
+import { runFrontEnd, specHash, validateInstance } from "../src/compiler/pipeline.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
+import type { Dataset } from "../src/runtime/data/dataset.ts";
 import { loadData } from "../src/runtime/data/load-data.ts";
 import { initialValues } from "../src/runtime/init.ts";
+import { Rng } from "../src/runtime/random.ts";
 import { trainOnnx } from "../src/runtime/training/onnx-engine.ts";
 import { MetricsLog } from "../src/runtime/training/reporting.ts";
 import { loadTrainState } from "../src/runtime/training/train-state.ts";
@@ -143,5 +145,65 @@ describe("ONNX training engine vs tfjs on tiny-fmnist", () => {
       expect(state(d).progress.step).toBe(6);
       expect(state(d).progress.adamStep).toBe(6);
     }
+  }, 120_000);
+});
+
+describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, hybrid loss)", () => {
+  const latent = (() => {
+    const r = validateInstance({
+      family: "latent",
+      name: "adm",
+      input: { size: 8, channels: 4 },
+      patchSize: 2,
+      hidden: 16,
+      depth: 1,
+      heads: 2,
+      mlpRatio: 2,
+      learnSigma: true,
+      time: { sinusoidDim: 8 },
+      conditioning: { classes: 3 },
+      diffusion: { kind: "ddpm", steps: 100, variance: "learned-range", loss: "hybrid" },
+    });
+    if (!r.spec) throw new Error(JSON.stringify(r.diagnostics.map((d) => d.message)));
+    return { name: r.spec.name, file: "test", spec: r.spec, hash: specHash(r.spec), diagnostics: [] };
+  })();
+  const latentGraph = buildGraph(latent.spec);
+  const rng = new Rng(5, "latents");
+  const count = 24;
+  const latents: Dataset = {
+    images: Float32Array.from({ length: count * 8 * 8 * 4 }, () => Math.tanh(rng.normal())),
+    labels: Int32Array.from({ length: count }, (_, i) => i % 3),
+    count,
+    size: 8,
+    channels: 4,
+    classNames: ["a", "b", "c"],
+    skipped: 0,
+  };
+  const lt = latent.spec.training;
+  const latentOptions = (outDir: string, steps: number): TrainOptions => ({
+    ...options(outDir, steps),
+    lr: lt.lr,
+    warmupSteps: 0,
+    gradClip: lt.gradClip,
+    emaDecay: lt.emaDecay,
+    optimizer: lt.optimizer,
+    betas: lt.betas,
+    weightDecay: lt.weightDecay,
+  });
+
+  it("20 steps: losses within 1e-3 relative, state after them within 1e-4", async () => {
+    const a = dir("adm-tfjs");
+    const b = dir("adm-onnx");
+    await train(latent, latents, latentOptions(a, 20));
+    await trainOnnx(latent, latents, latentOptions(b, 20));
+    const ref = losses(a);
+    const got = losses(b);
+    expect(got).toHaveLength(20);
+    const err = Math.max(...ref.map((l, i) => Math.abs((got[i] ?? Number.NaN) - l) / Math.abs(l)));
+    if (process.env.DIFFIT_VERBOSE) console.log("ADM 20-step max relative loss error", err);
+    expect(err).toBeLessThan(1e-3);
+    const sa = loadTrainState(join(a, "state.safetensors"), latentGraph, latent.hash);
+    const sb = loadTrainState(join(b, "state.safetensors"), latentGraph, latent.hash);
+    expect(worst(sb.model, sa.model)).toBeLessThan(1e-4);
   }, 120_000);
 });

@@ -35,11 +35,16 @@ export interface BackwardResult {
   shapes: ShapeTable;
 }
 
-/** Values computed from any of `wrt`, in the order of the forward nodes. */
-function dependents(nodes: readonly NodeProto[], wrt: Iterable<string>): Set<string> {
+/** Values computed from any of `wrt`, in the order of the forward nodes; `frozen` values stop it. */
+function dependents(
+  nodes: readonly NodeProto[],
+  wrt: Iterable<string>,
+  frozen: ReadonlySet<string>,
+): Set<string> {
   const live = new Set(wrt);
   for (const n of nodes) {
-    if ((n.input ?? []).some((i) => live.has(i))) for (const o of n.output ?? []) live.add(o);
+    if ((n.input ?? []).some((i) => live.has(i)))
+      for (const o of n.output ?? []) if (!frozen.has(o)) live.add(o);
   }
   return live;
 }
@@ -53,11 +58,13 @@ export function appendBackward(
   loss: string,
   wrt: readonly string[],
   inputShapes: ReadonlyMap<string, Dims>,
+  /** Stop-gradient: values treated as constants (e.g. ADM's ε̂ inside its VB term). */
+  frozen: ReadonlySet<string> = new Set(),
 ): BackwardResult {
   const forward = [...b.nodes];
   const shapes = new ShapeTable(b, inputShapes);
   const ctx: VjpContext = { b, shapes, declare: (name, dims) => shapes.declare(name, dims) };
-  const live = dependents(forward, wrt);
+  const live = dependents(forward, wrt, frozen);
   const parts = new Map<string, Grad[]>([[loss, [b.constant([1], [])]]]);
   const totals = new Map<string, string>();
   const total = (name: string): string | undefined => {

@@ -89,6 +89,8 @@ export class ShapeTable {
       case "Div":
       case "Pow":
       case "Greater":
+      case "Less":
+      case "GreaterOrEqual":
       case "Max":
       case "Min":
       case "Sum":

@@ -1,20 +1,22 @@
-// One training step as one ONNX graph: EDM preconditioning and loss, the network forward, its
+// One training step as one ONNX graph: the diffusion loss (EDM or ADM), the network forward, its
 // reverse-mode gradient (src/compiler/autodiff), global-norm clipping, Adam/AdamW and the EMA.
 // State goes in and comes back out under paired names, so the engine feeds each step's outputs
 // to the next step. The update math mirrors src/runtime/training/{adam,ema}.ts operation for
 // operation, so both engines round alike:
-//   inputs  x, noise [B, C, H, W]; sigma [B]; y [B] int32; lr, bc1 = 1 − β1^t, bc2 = 1 − β2^t;
+//   inputs  x, noise [B, C, H, W]; y [B] int32; lr, bc1 = 1 − β1^t, bc2 = 1 − β2^t; the noise
+//           level inputs of the loss (EDM: sigma [B]; ADM: see adm-loss.ts);
 //           w:<p> for every parameter; m:<p>, v:<p>, ema:<p> for every trainable one
 //   outputs loss, grad_norm (before clipping), next:<input> for each updated state input,
 //           and with exposeGradients grad:<p> (the unclipped gradient)
 import { appendBackward } from "../autodiff/reverse.ts";
 import type { Dims } from "../autodiff/shapes.ts";
-import type { Val } from "../emit/onnx/context.ts";
 import { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
 import { DataType, irVersionFor, type ModelProto, onnx, type ValueInfoProto } from "../emit/onnx/proto.ts";
 import type { Graph, ParamDef } from "../ir/types.ts";
 import type { DiffusionConfig } from "../schema/sections.ts";
-import { lowerForward } from "./forward.ts";
+import { admLossGraph } from "./adm-loss.ts";
+import { edmLossGraph } from "./edm-loss.ts";
+import type { LossContext } from "./loss-context.ts";
 import { ParamInputContext, paramInput } from "./param-inputs.ts";
 
 // Opset 20 has Gelu(approximate=tanh) as one op, and ReduceMean with axes as an input.
@@ -60,8 +62,8 @@ function valueInfo(name: string, elemType: number, dims: readonly number[]): Val
 
 /** Why a spec cannot be trained by this graph yet, or undefined when it can. */
 export function trainStepUnsupported(graph: Graph, diffusion: DiffusionConfig): string | undefined {
-  if (diffusion.kind !== "edm" || diffusion.preconditioning !== "edm")
-    return "the ONNX training engine covers EDM specs with EDM preconditioning so far (not ADM/DDPM, VP or VE); use --engine tfjs";
+  if (diffusion.kind === "edm" && diffusion.preconditioning !== "edm")
+    return `the ONNX training engine covers EDM preconditioning, not ${diffusion.preconditioning}, so far; use --engine tfjs`;
   if (graph.nodes.some((n) => n.op === "dropout" && n.attrs.rate > 0))
     return "the ONNX training engine does not implement dropout yet; set dropout 0 or use --engine tfjs";
   return undefined;
@@ -69,7 +71,7 @@ export function trainStepUnsupported(graph: Graph, diffusion: DiffusionConfig): 
 
 export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: TrainStepOptions): TrainStepGraph {
   const unsupported = trainStepUnsupported(graph, diffusion);
-  if (unsupported || diffusion.kind !== "edm") throw new Error(unsupported);
+  if (unsupported) throw new Error(unsupported);
   const b = new OnnxGraphBuilder();
   const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
   const ctx = new ParamInputContext(b, TRAIN_STEP_OPSET, shapes);
@@ -91,7 +93,6 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
   };
   declare("x", image);
   declare("noise", image);
-  declare("sigma", [B]);
   if (conditional) declare("y", [B], DataType.INT32);
   for (const s of ["lr", "bc1", "bc2"]) declare(s, []);
   for (const p of graph.params) declare(stateNames.w(p.name), p.shape);
@@ -101,35 +102,12 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     declare(stateNames.ema(p.name), p.shape);
   }
 
-  // EDM [Table 1]: noisy = x + σ·n; D = c_skip·noisy + c_out·F(c_in·noisy; ln σ / 4).
-  const sd = diffusion.sigmaData;
-  const sigma4 = b.op("Reshape", ["sigma", b.ints([B, 1, 1, 1])], "sigma4");
-  const noisy = b.op("Add", ["x", b.op("Mul", ["noise", sigma4], "sigma_noise")], "noisy");
-  const s2 = b.op("Add", [b.op("Mul", [sigma4, sigma4], "sigma_sq"), b.scalar(sd * sd)], "sigma_sq_sd");
-  const root = b.op("Sqrt", [s2], "sqrt_s2");
-  const cIn = b.op("Div", [b.scalar(1), root], "c_in");
-  const xIn: Val = { name: b.op("Mul", [noisy, cIn], "x_in"), layout: "NCHW" };
-  const cNoise = b.op("Div", [b.op("Log", ["sigma"], "log_sigma"), b.scalar(4)], "c_noise");
-
-  const result = lowerForward(graph, ctx, (role) =>
-    role === "x" ? xIn : { name: role === "t" ? cNoise : "y", layout: "flat" },
-  );
-  const f = ctx.as(result, "NCHW").name;
-  const cSkip = b.op("Div", [b.scalar(sd * sd), s2], "c_skip");
-  const cOut = b.op("Div", [b.op("Mul", [sigma4, b.scalar(sd)], "sigma_sd"), root], "c_out");
-  const d = b.op(
-    "Add",
-    [b.op("Mul", [noisy, cSkip], "skip"), b.op("Mul", [f, cOut], "scaled_f")],
-    "denoised",
-  );
-  // λ(σ) = 1/c_out²; loss = mean of λ·(D − x)² over batch and pixels.
-  const lambda = b.op("Div", [b.scalar(1), b.op("Mul", [cOut, cOut], "c_out_sq")], "lambda");
-  const diff = b.op("Sub", [d, "x"], "error");
-  const weighted = b.op("Mul", [lambda, b.op("Mul", [diff, diff], "error_sq")], "weighted");
-  const loss = b.op("ReduceMean", [weighted], "loss_value", { keepdims: 0 });
+  const lossCtx: LossContext = { b, ctx, graph, batch: B, declare };
+  const { loss, frozen } =
+    diffusion.kind === "edm" ? edmLossGraph(lossCtx, diffusion) : admLossGraph(lossCtx, diffusion);
 
   const wrt = trainable.map((p) => stateNames.w(p.name));
-  const { grads } = appendBackward(b, loss, wrt, inputShapes);
+  const { grads } = appendBackward(b, loss, wrt, inputShapes, frozen);
   const gradOf = (p: ParamDef) => grads.get(stateNames.w(p.name)) ?? "";
 
   // Global-norm clipping as clipByGlobalNorm: scale by clip/(‖g‖ + 1e-6) only when ‖g‖ > clip.

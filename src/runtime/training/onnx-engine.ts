@@ -11,6 +11,7 @@ import * as ort from "onnxruntime-node";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { ParamDef } from "../../compiler/ir/types.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
+import { ADM_INPUTS, type AdmInput } from "../../compiler/training/adm-loss.ts";
 import {
   emitTrainStep,
   nextOf,
@@ -22,6 +23,7 @@ import { InputError, UsageError } from "../../errors.ts";
 import { checkpointMetadata, saveWeights } from "../checkpoint/model-checkpoint.ts";
 import { DataOrder } from "../data/data-order.ts";
 import type { Dataset } from "../data/dataset.ts";
+import { GaussianDiffusion } from "../diffusion/ddpm.ts";
 import { writePng } from "../images/png.ts";
 import { initialValues } from "../init.ts";
 import { nhwcToNchw } from "../onnx/layout.ts";
@@ -58,6 +60,26 @@ export async function openTrainStep(
     graphOptimizationLevel: "all",
   });
   return { step, session };
+}
+
+/** The ADM loss's per-sample inputs for timestep indices `t`, from the float64 schedule tables. */
+export function admFeeds(d: GaussianDiffusion, t: readonly number[]): Record<AdmInput, ort.Tensor> {
+  const tables: Record<(typeof ADM_INPUTS)[AdmInput], (i: number) => number> = {
+    timestepMap: (i) => d.timestepMap[i] ?? 0,
+    sqrtAlphasCumprod: (i) => d.sqrtAlphasCumprod[i] ?? 0,
+    sqrtOneMinusAlphasCumprod: (i) => d.sqrtOneMinusAlphasCumprod[i] ?? 0,
+    sqrtRecipAlphasCumprod: (i) => d.sqrtRecipAlphasCumprod[i] ?? 0,
+    sqrtRecipm1AlphasCumprod: (i) => d.sqrtRecipm1AlphasCumprod[i] ?? 0,
+    posteriorMeanCoef1: (i) => d.posteriorMeanCoef1[i] ?? 0,
+    posteriorMeanCoef2: (i) => d.posteriorMeanCoef2[i] ?? 0,
+    posteriorLogVarianceClipped: (i) => d.posteriorLogVarianceClipped[i] ?? 0,
+    logBetas: (i) => Math.log(d.betas[i] ?? 1),
+    isFirst: (i) => (i === 0 ? 1 : 0),
+  };
+  const out: Partial<Record<AdmInput, ort.Tensor>> = {};
+  for (const [name, table] of Object.entries(ADM_INPUTS) as [AdmInput, (typeof ADM_INPUTS)[AdmInput]][])
+    out[name] = f32(Float32Array.from(t, tables[table]), [t.length]);
+  return out as Record<AdmInput, ort.Tensor>;
 }
 
 export const ENGINES = ["auto", "onnx", "tfjs"] as const;
@@ -142,8 +164,6 @@ export class OnnxTrainState {
 export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOptions): Promise<TrainResult> {
   const spec = entry.spec;
   const diffusion = spec.diffusion;
-  if (diffusion.kind !== "edm")
-    throw new InputError(trainStepUnsupported(buildGraph(spec), diffusion) ?? "EDM specs only");
   if (data.size !== spec.input.size || data.channels !== spec.input.channels) {
     throw new InputError(
       `the data is ${data.size}×${data.size}×${data.channels} but ${entry.name} expects ${spec.input.size}×${spec.input.size}×${spec.input.channels}`,
@@ -156,7 +176,12 @@ export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOpt
   // micro-batches gives the same gradient as the full batch.
   const { step: compiled, session } = await openTrainStep(entry, o);
   const [B, C, H, W] = compiled.imageDims;
-  const level = (r: Rng) => Math.exp(diffusion.pMean + diffusion.pStd * r.normal());
+  // EDM: ln σ ~ N(P_mean, P_std²); DDPM: t ~ U{0..T−1}, drawn exactly as the tfjs trainer does.
+  const ddpm = diffusion.kind === "ddpm" ? GaussianDiffusion.fromConfig(diffusion) : undefined;
+  const level =
+    diffusion.kind === "edm"
+      ? (r: Rng) => Math.exp(diffusion.pMean + diffusion.pStd * r.normal())
+      : (r: Rng) => r.int(diffusion.steps);
   const rng = new Rng(o.seed, "train");
   let order = new DataOrder(data.count, o.seed);
   const metrics = new MetricsLog(paths.metrics);
@@ -234,7 +259,7 @@ export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOpt
       const feeds: Record<string, ort.Tensor> = {
         x: f32(nhwcToNchw(batch.images, B, H, W, C), [B, C, H, W]),
         noise: f32(nhwcToNchw(batch.noise, B, H, W, C), [B, C, H, W]),
-        sigma: f32(Float32Array.from(batch.levels), [B]),
+        ...(ddpm ? admFeeds(ddpm, batch.levels) : { sigma: f32(Float32Array.from(batch.levels), [B]) }),
         lr: scalar(lr),
         bc1: scalar(1 - b1 ** (adamStep + 1)),
         bc2: scalar(1 - b2 ** (adamStep + 1)),

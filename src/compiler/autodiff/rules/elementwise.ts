@@ -56,6 +56,44 @@ export const ELEMENTWISE_VJPS = {
       : undefined;
     return unbroadcast(node, [needs[0] ? gOverB : undefined, db], ctx);
   },
+  // Comparisons pass no gradient (their outputs are booleans).
+  Greater: () => [],
+  Less: () => [],
+  GreaterOrEqual: () => [],
+  // Where(c, a, b): g flows to a where c holds and to b elsewhere.
+  Where: (node, grads, needs, ctx) => {
+    const g = gradOf(grads);
+    const cond = input(node, 0);
+    const zero = ctx.b.scalar(0);
+    const h = hint(node);
+    return unbroadcast(
+      node,
+      [
+        undefined,
+        needs[1] ? ctx.b.op("Where", [cond, g, zero], `${h}/da`) : undefined,
+        needs[2] ? ctx.b.op("Where", [cond, zero, g], `${h}/db`) : undefined,
+      ],
+      ctx,
+    );
+  },
+  // Max(a, b) as tfjs differentiates maximum: a takes g where a ≥ b, b where a < b.
+  Max: (node, grads, needs, ctx) => {
+    if ((node.input ?? []).length !== 2)
+      throw new Error(`no VJP for a ${node.input?.length}-input Max (${node.name})`);
+    const g = gradOf(grads);
+    const [a, b] = [input(node, 0), input(node, 1)];
+    const zero = ctx.b.scalar(0);
+    const h = hint(node);
+    const aWins = ctx.b.op("GreaterOrEqual", [a, b], `${h}/a_wins`);
+    return unbroadcast(
+      node,
+      [
+        needs[0] ? ctx.b.op("Where", [aWins, g, zero], `${h}/da`) : undefined,
+        needs[1] ? ctx.b.op("Where", [aWins, zero, g], `${h}/db`) : undefined,
+      ],
+      ctx,
+    );
+  },
   Neg: unary((node, g, ctx) => ctx.b.op("Neg", [g], hint(node))),
   // y = √x: dx = g / (2y).
   Sqrt: unary((node, g, ctx) =>

@@ -1,0 +1,22 @@
+// What a diffusion loss needs to build its part of the training graph: the builder, the
+// parameter-input lowering context, the network, the batch, and a way to add graph inputs.
+import type { Dims } from "../autodiff/shapes.ts";
+import type { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
+import type { Graph } from "../ir/types.ts";
+import type { ParamInputContext } from "./param-inputs.ts";
+
+export interface LossContext {
+  b: OnnxGraphBuilder;
+  ctx: ParamInputContext;
+  graph: Graph;
+  batch: number;
+  /** Adds a graph input (float32 unless `type` says otherwise) and returns its name. */
+  declare(name: string, dims: Dims, type?: number): string;
+}
+
+export interface LossGraph {
+  /** The scalar loss value. */
+  loss: string;
+  /** Values the gradient must not flow through (stop-gradient). */
+  frozen: ReadonlySet<string>;
+}
