@@ -30,7 +30,7 @@ export const ADM_INPUTS = {
 export type AdmInput = keyof typeof ADM_INPUTS;
 
 export function admLossGraph(
-  { b, ctx, graph, batch: B, declare }: LossContext,
+  { b, ctx, graph, batch: B, declare, dropoutMask }: LossContext,
   diffusion: Extract<DiffusionConfig, { kind: "ddpm" }>,
 ): LossGraph {
   const col: Record<string, string> = {};
@@ -46,8 +46,11 @@ export function admLossGraph(
   );
   const xIn: Val = { name: xt, layout: "NCHW" };
   const out = ctx.as(
-    lowerForward(graph, ctx, (role) =>
-      role === "x" ? xIn : { name: role === "t" ? "t" : "y", layout: "flat" },
+    lowerForward(
+      graph,
+      ctx,
+      (role) => (role === "x" ? xIn : { name: role === "t" ? "t" : "y", layout: "flat" }),
+      dropoutMask,
     ),
     "NCHW",
   ).name;

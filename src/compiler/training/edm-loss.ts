@@ -7,7 +7,7 @@ import { lowerForward } from "./forward.ts";
 import type { LossContext, LossGraph } from "./loss-context.ts";
 
 export function edmLossGraph(
-  { b, ctx, graph, batch: B, declare }: LossContext,
+  { b, ctx, graph, batch: B, declare, dropoutMask }: LossContext,
   diffusion: Extract<DiffusionConfig, { kind: "edm" }>,
 ): LossGraph {
   declare("sigma", [B]);
@@ -21,8 +21,11 @@ export function edmLossGraph(
   const xIn: Val = { name: b.op("Mul", [noisy, cIn], "x_in"), layout: "NCHW" };
   const cNoise = b.op("Div", [b.op("Log", ["sigma"], "log_sigma"), b.scalar(4)], "c_noise");
 
-  const result = lowerForward(graph, ctx, (role) =>
-    role === "x" ? xIn : { name: role === "t" ? cNoise : "y", layout: "flat" },
+  const result = lowerForward(
+    graph,
+    ctx,
+    (role) => (role === "x" ? xIn : { name: role === "t" ? cNoise : "y", layout: "flat" }),
+    dropoutMask,
   );
   const f = ctx.as(result, "NCHW").name;
   const cSkip = b.op("Div", [b.scalar(sd * sd), s2], "c_skip");

@@ -1,12 +1,22 @@
 // The network's forward pass lowered into a training graph: the inference emitter's per-op
-// lowerings (GroupNorm excepted, see lowerings.ts), with graph inputs bound by the caller (the training step binds preconditioned
-// values; the autodiff tests bind raw inputs).
+// lowerings (GroupNorm excepted, see lowerings.ts), with graph inputs bound by the caller (the
+// loss binds preconditioned values), and dropout as a product with a mask the caller supplies
+// as a graph input (drawn in JS by the tfjs trainer's own seeded generator, so both engines
+// drop the same units).
 import type { LowerContext, Val } from "../emit/onnx/context.ts";
 import { lowerOnnx } from "../emit/onnx/lower.ts";
-import type { Graph } from "../ir/types.ts";
+import type { Graph, NodeOf } from "../ir/types.ts";
 import { groupNormForTraining } from "./lowerings.ts";
 
-export function lowerForward(graph: Graph, ctx: LowerContext, bind: (role: "x" | "t" | "y") => Val): Val {
+/** The graph input holding the scaled keep-mask (0 or 1/(1 − rate)) of a dropout node, channels-last. */
+export type DropoutMask = (node: NodeOf<"dropout">) => string;
+
+export function lowerForward(
+  graph: Graph,
+  ctx: LowerContext,
+  bind: (role: "x" | "t" | "y") => Val,
+  dropoutMask?: DropoutMask,
+): Val {
   const values: Val[] = [];
   for (const node of graph.nodes) {
     if (node.op === "input") {
@@ -18,6 +28,15 @@ export function lowerForward(graph: Graph, ctx: LowerContext, bind: (role: "x" |
       if (!v) throw new Error(`${node.name} reads node ${id} before it was lowered`);
       return v;
     });
+    if (node.op === "dropout" && node.attrs.rate > 0 && dropoutMask) {
+      const x = ins[0];
+      if (!x) throw new Error(`${node.name} has no input`);
+      const mask = dropoutMask(node);
+      const m =
+        x.layout === "NCHW" ? ctx.b.op("Transpose", [mask], `${mask}/NCHW`, { perm: [0, 3, 1, 2] }) : mask;
+      values[node.id] = { name: ctx.b.op("Mul", [x.name, m], node.name), layout: x.layout };
+      continue;
+    }
     values[node.id] =
       node.op === "group-norm" ? groupNormForTraining(node, ins, ctx) : lowerOnnx(node, ins, ctx);
   }

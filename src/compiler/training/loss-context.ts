@@ -3,6 +3,7 @@
 import type { Dims } from "../autodiff/shapes.ts";
 import type { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
 import type { Graph } from "../ir/types.ts";
+import type { DropoutMask } from "./forward.ts";
 import type { ParamInputContext } from "./param-inputs.ts";
 
 export interface LossContext {
@@ -12,6 +13,7 @@ export interface LossContext {
   batch: number;
   /** Adds a graph input (float32 unless `type` says otherwise) and returns its name. */
   declare(name: string, dims: Dims, type?: number): string;
+  dropoutMask: DropoutMask;
 }
 
 export interface LossGraph {

@@ -12,7 +12,7 @@ import { appendBackward } from "../autodiff/reverse.ts";
 import type { Dims } from "../autodiff/shapes.ts";
 import { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
 import { DataType, irVersionFor, type ModelProto, onnx, type ValueInfoProto } from "../emit/onnx/proto.ts";
-import type { Graph, ParamDef } from "../ir/types.ts";
+import type { Graph, NodeOf, ParamDef } from "../ir/types.ts";
 import type { DiffusionConfig } from "../schema/sections.ts";
 import { admLossGraph } from "./adm-loss.ts";
 import { edmLossGraph } from "./edm-loss.ts";
@@ -51,6 +51,16 @@ export interface TrainStepGraph {
   imageDims: [number, number, number, number];
   conditional: boolean;
   nodeCount: number;
+  /** One mask input per dropout node with rate > 0. */
+  dropouts: DropoutInput[];
+}
+
+/** A dropout mask input: the tfjs trainer's mask for IR node `node`, channels-last [B, ...]. */
+export interface DropoutInput {
+  input: string;
+  node: number;
+  rate: number;
+  dims: number[];
 }
 
 function valueInfo(name: string, elemType: number, dims: readonly number[]): ValueInfoProto {
@@ -64,8 +74,8 @@ function valueInfo(name: string, elemType: number, dims: readonly number[]): Val
 export function trainStepUnsupported(graph: Graph, diffusion: DiffusionConfig): string | undefined {
   if (diffusion.kind === "edm" && diffusion.preconditioning !== "edm")
     return `the ONNX training engine covers EDM preconditioning, not ${diffusion.preconditioning}, so far; use --engine tfjs`;
-  if (graph.nodes.some((n) => n.op === "dropout" && n.attrs.rate > 0))
-    return "the ONNX training engine does not implement dropout yet; set dropout 0 or use --engine tfjs";
+  if (graph.nodes.some((n) => n.op === "resize" && n.attrs.mode === "bilinear"))
+    return "the ONNX training engine has no gradient for bilinear up-sampling yet; use nearest-conv or --engine tfjs";
   return undefined;
 }
 
@@ -102,7 +112,14 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     declare(stateNames.ema(p.name), p.shape);
   }
 
-  const lossCtx: LossContext = { b, ctx, graph, batch: B, declare };
+  const dropouts: DropoutInput[] = [];
+  const dropoutMask = (node: NodeOf<"dropout">) => {
+    const dims = [B, ...node.out.shape.slice(1).map(Number)];
+    const name = declare(`dropout:${node.name}`, dims);
+    dropouts.push({ input: name, node: node.id, rate: node.attrs.rate, dims });
+    return name;
+  };
+  const lossCtx: LossContext = { b, ctx, graph, batch: B, declare, dropoutMask };
   const { loss, frozen } =
     diffusion.kind === "edm" ? edmLossGraph(lossCtx, diffusion) : admLossGraph(lossCtx, diffusion);
 
@@ -212,5 +229,6 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     imageDims: image,
     conditional,
     nodeCount: b.nodes.length,
+    dropouts,
   };
 }

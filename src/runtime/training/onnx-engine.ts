@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { ParamDef } from "../../compiler/ir/types.ts";
@@ -80,6 +81,20 @@ export function admFeeds(d: GaussianDiffusion, t: readonly number[]): Record<Adm
   for (const [name, table] of Object.entries(ADM_INPUTS) as [AdmInput, (typeof ADM_INPUTS)[AdmInput]][])
     out[name] = f32(Float32Array.from(t, tables[table]), [t.length]);
   return out as Record<AdmInput, ort.Tensor>;
+}
+
+/**
+ * The step's dropout masks, drawn by tfjs exactly as the tfjs trainer's forward pass draws them
+ * (tf.dropout seeded with the step's seed plus the node id), so both engines drop the same units.
+ */
+export function dropoutMasks(step: TrainStepGraph, seed: number): Map<string, ort.Tensor> {
+  const out = new Map<string, ort.Tensor>();
+  for (const d of step.dropouts) {
+    const mask = tf.tidy(() => tf.dropout(tf.ones(d.dims), d.rate, undefined, seed + d.node));
+    out.set(d.input, f32(mask.dataSync() as Float32Array, d.dims));
+    mask.dispose();
+  }
+  return out;
 }
 
 export const ENGINES = ["auto", "onnx", "tfjs"] as const;
@@ -265,6 +280,7 @@ export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOpt
         bc2: scalar(1 - b2 ** (adamStep + 1)),
       };
       if (batch.labels) feeds.y = new ort.Tensor("int32", batch.labels, [B]);
+      for (const [name, mask] of dropoutMasks(compiled, o.seed * 1_000_003 + step)) feeds[name] = mask;
       for (const [name, t] of state.tensors) feeds[name] = t;
       const out = await session.run(feeds);
       const loss = Number(out.loss?.data[0]);
