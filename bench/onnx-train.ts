@@ -9,7 +9,7 @@ import { runFrontEnd } from "../src/compiler/pipeline.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { ort } from "../src/runtime/onnx/session.ts";
 import { Rng } from "../src/runtime/random.ts";
-import { OnnxTrainState, openTrainStep } from "../src/runtime/training/onnx-engine.ts";
+import { dropoutMasks, OnnxTrainState, openTrainStep } from "../src/runtime/training/onnx-engine.ts";
 
 export interface OnnxTrainRow {
   spec: string;
@@ -79,6 +79,7 @@ export async function benchOnnxTrainStep(
   // Two warm-up steps: the first runs allocate onnxruntime's arena and plan memory.
   for (let i = 0; i < repeats + 2; i++) {
     for (const [name, v] of state.tensors) feeds[name] = v;
+    for (const [name, mask] of dropoutMasks(step, i)) feeds[name] = mask; // drawn outside the timing
     const s = performance.now();
     const out = await session.run(feeds);
     if (i >= 2) times.push(performance.now() - s);

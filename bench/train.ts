@@ -1,5 +1,6 @@
-// `node --import tsx bench/train.ts`: only the training-engine comparison of `npm run bench`
-// (tiny-fmnist, batch 64), written to bench/train-results.{json,md}. A few minutes on 2 cores.
+// `node --import tsx bench/train.ts [--cifar]`: only the training-engine comparison of `npm run
+// bench` (tiny-fmnist, batch 64; with --cifar also diffit-cifar10 at batch 8, whose tfjs step runs
+// as 8 micro-batches of 1), written to bench/train-results.{json,md}. Minutes on 2 cores.
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { humanCount } from "../src/compiler/report.ts";
@@ -11,10 +12,18 @@ const file = "specs/tiny-fmnist.json";
 const backend = await selectBackend("wasm");
 const tfjsRow = await benchTfjsStep(file, 64, 3);
 const engines = await benchTrainEngines(file, tfjsRow, backend.name);
+const cifar = process.argv.includes("--cifar")
+  ? await benchTrainEngines(
+      "specs/diffit-cifar10.json",
+      await benchTfjsStep("specs/diffit-cifar10.json", 8, 1, 1),
+      backend.name,
+    )
+  : undefined;
 const results = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
   ...engines,
+  ...(cifar ? { cifar } : {}),
   peakRssBytes: process.resourceUsage().maxRSS * 1024,
 };
 writeFileSync("bench/train-results.json", `${JSON.stringify(results, null, 2)}\n`);
@@ -24,6 +33,7 @@ const md = [
   `${results.date} · ${results.machine.model} × ${results.machine.cpus} · Node ${results.machine.node}`,
   "",
   ...trainEnginesMarkdown("tiny-fmnist", engines),
+  ...(cifar ? trainEnginesMarkdown("diffit-cifar10 (tfjs: 8 micro-batches of 1)", cifar) : []),
   `Peak RSS of the process (both engines, one after the other): ${humanCount(results.peakRssBytes)}B.`,
   "",
 ].join("\n");

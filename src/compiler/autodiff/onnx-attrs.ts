@@ -48,3 +48,11 @@ export function smallConstants(b: OnnxGraphBuilder, limit = 64): Map<string, num
   }
   return out;
 }
+
+/** Whether `name` is a float constant of ones (a LayerNormalization scale that scales nothing). */
+export function isConstantOnes(b: OnnxGraphBuilder, name: string): boolean {
+  const init = b.initializers.find((i) => i.name === name);
+  if (!init || init.dataType !== DataType.FLOAT) return false;
+  const values = new Float32Array(init.bytes.slice().buffer);
+  return values.every((v) => v === 1);
+}

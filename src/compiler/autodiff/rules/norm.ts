@@ -2,7 +2,7 @@
 // LayerNormalization's optional Mean and InvStdDev outputs are switched on in the forward node,
 // so the backward pass reuses the statistics instead of recomputing them.
 import type { NodeProto } from "../../emit/onnx/proto.ts";
-import { attrInt, attrInts, input, output } from "../onnx-attrs.ts";
+import { attrInt, attrInts, input, isConstantOnes, output } from "../onnx-attrs.ts";
 import type { Dims } from "../shapes.ts";
 import { gradOf, reduceSum, type VjpContext, type VjpRule } from "../vjp.ts";
 
@@ -55,7 +55,10 @@ export const NORM_VJPS = {
     const dbias = needs[2] ? reduceSum(ctx, g, lead, false, `${h}/dbias`) : undefined;
     let dx: string | undefined;
     if (needs[0]) {
-      const dxhat = ctx.b.op("Mul", [g, input(node, 1)], `${h}/dxhat`);
+      // GroupNorm lowered for training passes a constant ones scale: nothing to multiply.
+      const dxhat = isConstantOnes(ctx.b, input(node, 1))
+        ? g
+        : ctx.b.op("Mul", [g, input(node, 1)], `${h}/dxhat`);
       const meanOf = (v: string, hint: string) =>
         ctx.b.op("Mul", [reduceSum(ctx, v, normed, true, `${hint}_sum`), ctx.b.scalar(1 / count)], hint);
       const m1 = meanOf(dxhat, `${h}/m1`);
