@@ -9,7 +9,7 @@
 //    3e-6 after 50 steps; 1e-3 leaves room and still fails on any real divergence, which
 //    shows as a loss off by tens of per cent within a few steps;
 //  - a checkpoint from either engine resumes in the other and continues the same run.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -209,4 +209,18 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
     const sb = loadTrainState(join(b, "state.safetensors"), latentGraph, latent.hash);
     expect(worst(sb.model, sa.model)).toBeLessThan(1e-3);
   }, 120_000);
+
+  it("stops on a non-finite loss and keeps the last good checkpoint", async () => {
+    const d = dir("adm-nan");
+    await trainOnnx(latent, latents, latentOptions(d, 3));
+    const before = readFileSync(join(d, "state.safetensors"));
+    const bad: Dataset = {
+      ...latents,
+      images: latents.images.map((v, i) => (i % 256 === 5 ? Number.NaN : v)),
+    };
+    const r = await trainOnnx(latent, bad, { ...latentOptions(d, 6), resume: true });
+    expect(r.stopped).toBe("non-finite-loss");
+    expect(r.message).toMatch(/last good checkpoint \(step 3\)/);
+    expect(readFileSync(join(d, "state.safetensors")).equals(before)).toBe(true);
+  }, 60_000);
 });
