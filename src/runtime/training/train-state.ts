@@ -46,26 +46,11 @@ export interface StateParts<T> {
   adamV: ReadonlyMap<string, T>;
 }
 
-const asArrays = (vars: ReadonlyMap<string, tf.Variable>): Map<string, StateArray> =>
+/** tfjs variables as checkpoint arrays (one dataSync each). */
+export const variableArrays = (vars: ReadonlyMap<string, tf.Variable>): Map<string, StateArray> =>
   new Map([...vars].map(([name, v]) => [name, { data: v.dataSync() as Float32Array, shape: v.shape }]));
 
-export function saveTrainState(
-  path: string,
-  entry: ResolvedEntry,
-  parts: StateParts<tf.Variable>,
-  progress: TrainProgress,
-  extra: Record<string, string> = {},
-): void {
-  const arrays = {
-    model: asArrays(parts.model),
-    ema: asArrays(parts.ema),
-    adamM: asArrays(parts.adamM),
-    adamV: asArrays(parts.adamV),
-  };
-  saveTrainStateArrays(path, entry, arrays, progress, extra);
-}
-
-/** The same file from plain arrays: either engine's checkpoint resumes in the other. */
+/** Writes the state file; both engines write this one format, so either resumes the other's run. */
 export function saveTrainStateArrays(
   path: string,
   entry: ResolvedEntry,

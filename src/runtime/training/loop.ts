@@ -1,0 +1,220 @@
+// The training loop both engines share: seeded batches and draws, resume, the warm-up schedule,
+// metrics, the progress bar, periodic atomic checkpoints and sample grids, a clean stop on Ctrl-C
+// or a time budget, and a hard stop (keeping the last good checkpoint) on a non-finite loss.
+// An engine supplies only the state and one optimisation step (tfjs: trainer.ts, ONNX:
+// onnx-engine.ts), so both behave alike and write the same files.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { buildGraph } from "../../compiler/ir/build.ts";
+import type { Graph } from "../../compiler/ir/types.ts";
+import type { ResolvedEntry } from "../../compiler/pipeline.ts";
+import { InputError } from "../../errors.ts";
+import { checkpointMetadata, saveWeights } from "../checkpoint/model-checkpoint.ts";
+import { DataOrder } from "../data/data-order.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { type Rgba, writePng } from "../images/png.ts";
+import { Rng } from "../random.ts";
+import { learningRate } from "./adam.ts";
+import { type Batch, makeBatch } from "./batch.ts";
+import { MetricsLog, progressBar } from "./reporting.ts";
+import {
+  type LoadedState,
+  loadTrainState,
+  type StateArray,
+  type StateParts,
+  saveTrainStateArrays,
+} from "./train-state.ts";
+
+export interface TrainOptions {
+  /** The step to train up to (a resumed run continues towards the same total). */
+  steps: number;
+  batchSize: number;
+  /** Samples per forward/backward pass; gradients of a step are averaged over micro-batches. */
+  microBatch: number;
+  lr: number;
+  warmupSteps: number;
+  gradClip: number | null;
+  emaDecay: number;
+  optimizer: "adam" | "adamw";
+  betas: readonly [number, number];
+  weightDecay: number;
+  seed: number;
+  outDir: string;
+  checkpointEvery: number;
+  /** Steps between sample grids and loss curves (0: never). */
+  sampleEvery: number;
+  sampleSteps: number;
+  resume: boolean;
+  /** Start from these weights (fine-tuning) instead of the seeded initialisation. */
+  init?: Map<string, Float32Array>;
+  flip: boolean;
+  progress: boolean;
+  /** Stop (and checkpoint) after this many seconds. */
+  maxSeconds?: number;
+}
+
+export interface TrainResult {
+  step: number;
+  stepsRun: number;
+  lastLoss: number;
+  seconds: number;
+  stopped: "done" | "interrupted" | "time-budget" | "non-finite-loss";
+  message?: string;
+  statePath: string;
+  emaPath: string;
+  metricsPath: string;
+}
+
+export interface StepResult {
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+}
+
+/** What an engine provides to the loop. */
+export interface EngineRun {
+  /**
+   * One optimisation step on `batch` with learning rate `lr`; `step` counts completed steps
+   * (it seeds dropout). A non-finite loss must leave the state as it was.
+   */
+  step(batch: Batch, step: number, lr: number): Promise<StepResult>;
+  /** Optimizer steps taken (Adam's t), saved with the progress. */
+  adamStep(): number;
+  /** Weights, EMA and Adam moments, as the checkpoint stores them. */
+  state(): StateParts<StateArray>;
+  dispose(): Promise<void> | void;
+}
+
+/** Opens an engine on `graph`, from `resumed` when resuming, else from o.init or the seeded init. */
+export type OpenEngine = (graph: Graph, resumed: LoadedState | undefined) => Promise<EngineRun>;
+
+export const trainPaths = (outDir: string) => ({
+  state: join(outDir, "state.safetensors"),
+  ema: join(outDir, "ema.safetensors"),
+  metrics: join(outDir, "metrics.jsonl"),
+  lossCurve: join(outDir, "loss.png"),
+  samples: join(outDir, "samples.png"),
+});
+
+/** A sample grid from EMA weights (trainer.ts samples with tfjs; passed in to keep this module engine-free). */
+export type GridOf = (weights: Map<string, Float32Array>) => Rgba;
+
+export async function runTraining(
+  entry: ResolvedEntry,
+  data: Dataset,
+  o: TrainOptions,
+  open: OpenEngine,
+  grid: GridOf,
+  label = "train",
+): Promise<TrainResult> {
+  const spec = entry.spec;
+  const diffusion = spec.diffusion;
+  // EDM: ln σ ~ N(P_mean, P_std²); DDPM: t ~ U{0..T−1} with the ADM loss.
+  const level =
+    diffusion.kind === "edm"
+      ? (r: Rng) => Math.exp(diffusion.pMean + diffusion.pStd * r.normal())
+      : (r: Rng) => r.int(diffusion.steps);
+  if (data.size !== spec.input.size || data.channels !== spec.input.channels) {
+    throw new InputError(
+      `the data is ${data.size}×${data.size}×${data.channels} but ${entry.name} expects ${spec.input.size}×${spec.input.size}×${spec.input.channels}`,
+    );
+  }
+  mkdirSync(o.outDir, { recursive: true });
+  const paths = trainPaths(o.outDir);
+  const graph = buildGraph(spec);
+  const rng = new Rng(o.seed, "train");
+  let order = new DataOrder(data.count, o.seed);
+  const metrics = new MetricsLog(paths.metrics);
+  let step = 0;
+  let resumed: LoadedState | undefined;
+  if (o.resume) {
+    resumed = loadTrainState(paths.state, graph, entry.hash);
+    rng.restore(resumed.progress.rng);
+    order = new DataOrder(data.count, o.seed, resumed.progress.data);
+    step = resumed.progress.step;
+    metrics.truncateAfter(step);
+  } else {
+    metrics.truncateAfter(-1);
+  }
+  const engine = await open(graph, resumed);
+
+  const batchOptions = {
+    flip: o.flip,
+    conditional: spec.conditioning.classes > 0,
+    nullLabel: spec.conditioning.classes,
+    labelDropout: spec.conditioning.labelDropout,
+    level,
+  };
+  const emaWeights = () => new Map([...engine.state().ema].map(([name, a]) => [name, a.data]));
+  const save = () => {
+    const progress = { step, adamStep: engine.adamStep(), rng: rng.state(), data: order.snapshot() };
+    saveTrainStateArrays(paths.state, entry, engine.state(), progress);
+    saveWeights(paths.ema, emaWeights(), graph, {
+      ...checkpointMetadata(entry),
+      step: String(step),
+      weights: "ema",
+    });
+  };
+
+  let stopRequested: TrainResult["stopped"] | undefined;
+  const onSigint = () => {
+    stopRequested = "interrupted";
+  };
+  process.once("SIGINT", onSigint);
+  const bar = progressBar(o.steps, step, o.progress, label);
+  const started = performance.now();
+  const startStep = step;
+  let lastLoss = Number.NaN;
+  let lastSaved = step;
+  let message: string | undefined;
+  try {
+    while (step < o.steps) {
+      // Yield to the event loop each step: Ctrl-C (SIGINT) and the progress bar's timer run there.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (o.maxSeconds !== undefined && (performance.now() - started) / 1000 > o.maxSeconds)
+        stopRequested ??= "time-budget";
+      if (stopRequested) break;
+      const t0 = performance.now();
+      const batch = makeBatch(data, order.next(o.batchSize), rng, batchOptions);
+      const lr = learningRate(o.lr, o.warmupSteps, step + 1);
+      const { loss, gradNorm } = await engine.step(batch, step, lr);
+      if (!Number.isFinite(loss)) {
+        stopRequested = "non-finite-loss";
+        message = `loss became ${loss} at step ${step + 1}; stopped without saving, the last good checkpoint (step ${lastSaved}) is in ${paths.state}. Try a lower --lr or --grad-clip.`;
+        break;
+      }
+      step++;
+      lastLoss = loss;
+      const seconds = (performance.now() - t0) / 1000;
+      metrics.append({ step, loss, lr, gradNorm, seconds, imagesPerSecond: o.batchSize / seconds });
+      bar.update(step, loss, 1 / seconds);
+      if (step % o.checkpointEvery === 0 || step === o.steps) {
+        save();
+        lastSaved = step;
+      }
+      if (o.sampleEvery > 0 && step % o.sampleEvery === 0) {
+        metrics.writeCurve(paths.lossCurve);
+        const image = grid(emaWeights());
+        writePng(paths.samples, image);
+        writePng(join(o.outDir, `samples-${String(step).padStart(7, "0")}.png`), image);
+      }
+    }
+    if ((stopRequested === "interrupted" || stopRequested === "time-budget") && step > lastSaved) save();
+    if (step > startStep) metrics.writeCurve(paths.lossCurve);
+  } finally {
+    bar.stop();
+    process.removeListener("SIGINT", onSigint);
+    await engine.dispose();
+  }
+  return {
+    step,
+    stepsRun: step - startStep,
+    lastLoss,
+    seconds: (performance.now() - started) / 1000,
+    stopped: stopRequested ?? "done",
+    ...(message ? { message } : {}),
+    statePath: paths.state,
+    emaPath: paths.ema,
+    metricsPath: paths.metrics,
+  };
+}
