@@ -69,6 +69,8 @@ const CASES: Record<string, Record<string, unknown>> = {
     decoderBottleneck: true,
     dropout: 0.2,
   }),
+  "image, VP preconditioning": image("vp", { diffusion: { kind: "edm", preconditioning: "vp" } }),
+  "image, VE preconditioning": image("ve", { diffusion: { kind: "edm", preconditioning: "ve" } }),
   "image time-in-mlp, unconditional": image("d", {
     attention: { mode: "time-in-mlp" },
     conditioning: { classes: 0 },

@@ -71,16 +71,14 @@ function valueInfo(name: string, elemType: number, dims: readonly number[]): Val
 }
 
 /** Why a spec cannot be trained by this graph yet, or undefined when it can. */
-export function trainStepUnsupported(graph: Graph, diffusion: DiffusionConfig): string | undefined {
-  if (diffusion.kind === "edm" && diffusion.preconditioning !== "edm")
-    return `the ONNX training engine covers EDM preconditioning, not ${diffusion.preconditioning}, so far; use --engine tfjs`;
+export function trainStepUnsupported(graph: Graph): string | undefined {
   if (graph.nodes.some((n) => n.op === "resize" && n.attrs.mode === "bilinear"))
     return "the ONNX training engine has no gradient for bilinear up-sampling yet; use nearest-conv or --engine tfjs";
   return undefined;
 }
 
 export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: TrainStepOptions): TrainStepGraph {
-  const unsupported = trainStepUnsupported(graph, diffusion);
+  const unsupported = trainStepUnsupported(graph);
   if (unsupported) throw new Error(unsupported);
   const b = new OnnxGraphBuilder();
   const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));

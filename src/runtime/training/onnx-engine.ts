@@ -33,7 +33,7 @@ export async function openTrainStep(
   extra: { exposeGradients?: boolean; threads?: number } = {},
 ): Promise<{ step: TrainStepGraph; session: ort.InferenceSession }> {
   const graph = buildGraph(entry.spec);
-  const why = trainStepUnsupported(graph, entry.spec.diffusion);
+  const why = trainStepUnsupported(graph);
   if (why) throw new InputError(why);
   const step = emitTrainStep(graph, entry.spec.diffusion, {
     batch: o.batchSize,
@@ -101,7 +101,7 @@ export function chooseEngine(
   if (!(ENGINES as readonly string[]).includes(requested))
     throw new UsageError(`--engine must be one of ${ENGINES.join(", ")}, got ${requested}`);
   if (requested === "tfjs") return { engine: "tfjs", note: "engine: tfjs" };
-  const why = trainStepUnsupported(buildGraph(entry.spec), entry.spec.diffusion);
+  const why = trainStepUnsupported(buildGraph(entry.spec));
   if (!why)
     return { engine: "onnx", note: "engine: onnx (the training step compiled to ONNX, onnxruntime-node)" };
   if (requested === "onnx") throw new UsageError(why);
