@@ -69,7 +69,10 @@ const CASES: Record<string, Record<string, unknown>> = {
     decoderBottleneck: true,
     dropout: 0.2,
   }),
-  "image, VP preconditioning": image("vp", { diffusion: { kind: "edm", preconditioning: "vp" } }),
+  "image, VP preconditioning, bilinear up-sampling": image("vp", {
+    diffusion: { kind: "edm", preconditioning: "vp" },
+    upsampler: "bilinear-conv",
+  }),
   "image, VE preconditioning": image("ve", { diffusion: { kind: "edm", preconditioning: "ve" } }),
   "image time-in-mlp, unconditional": image("d", {
     attention: { mode: "time-in-mlp" },
@@ -252,8 +255,6 @@ describe("network gradients match tfjs autodiff", () => {
     }, 60_000);
   }
   it("the cases cover every IR op", () => {
-    // Bilinear resize (one mode of the resize op) has no VJP yet and is refused by
-    // trainStepUnsupported; the nearest mode is covered.
     const missing = (Object.keys(OPS) as OpKind[]).filter((op) => !covered.has(op));
     expect(missing).toEqual([]);
   });

@@ -72,8 +72,11 @@ function valueInfo(name: string, elemType: number, dims: readonly number[]): Val
 
 /** Why a spec cannot be trained by this graph yet, or undefined when it can. */
 export function trainStepUnsupported(graph: Graph): string | undefined {
-  if (graph.nodes.some((n) => n.op === "resize" && n.attrs.mode === "bilinear"))
-    return "the ONNX training engine has no gradient for bilinear up-sampling yet; use nearest-conv or --engine tfjs";
+  const bilinear = graph.nodes.find(
+    (n) => n.op === "resize" && n.attrs.mode === "bilinear" && n.attrs.scale !== 2,
+  );
+  if (bilinear)
+    return `the ONNX training engine differentiates bilinear up-sampling by 2 only (${bilinear.name}); use --engine tfjs`;
   return undefined;
 }
 

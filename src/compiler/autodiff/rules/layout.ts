@@ -3,7 +3,7 @@
 // A Gather from a table (embeddings, the relative-position bias) scatters its gradient back
 // with a one-hot matrix product, duplicates summed; a Gather of one index (qkv split) pads.
 import { attrInt, attrInts, attrString, input, output } from "../onnx-attrs.ts";
-import { gradOf, inverse, reduceSum, type VjpRule } from "../vjp.ts";
+import { gradOf, inverse, reduceSum, type VjpContext, type VjpRule } from "../vjp.ts";
 
 export const LAYOUT_VJPS = {
   Transpose: (node, grads, needs, ctx) => {
@@ -122,16 +122,76 @@ export const LAYOUT_VJPS = {
     return [ctx.b.op("Reshape", [scaled, ctx.b.ints([n, c, H, W])], h)];
   },
   // Nearest upsampling by an integer factor (asymmetric, floor): each input pixel sums its block.
+  // Bilinear ×2 (half_pixel): the adjoint of the separable stencil, one spatial axis at a time.
   Resize: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
-    if (attrString(node, "mode") !== "nearest")
-      throw new Error(`no VJP for ${attrString(node, "mode")} Resize yet (${node.name}); use nearest-conv`);
+    const mode = attrString(node, "mode");
     const [n = 1, c = 1, H = 1, W = 1] = ctx.shapes.get(input(node, 0));
     const [, , OH = 1, OW = 1] = ctx.shapes.get(output(node));
     const h = `${output(node)}/grad`;
+    if (mode === "linear") {
+      if (OH !== 2 * H || OW !== 2 * W || attrString(node, "coordinate_transformation_mode") !== "half_pixel")
+        throw new Error(`no VJP for this linear Resize (${node.name}); only ×2 with half_pixel`);
+      const alongH = bilinearAdjoint(ctx, gradOf(grads), [n, c, H, 2, OW], 2, `${h}/h`);
+      const back = ctx.b.op("Reshape", [alongH, ctx.b.ints([n, c, H, W, 2])], `${h}/w_pairs`);
+      return [
+        ctx.b.op(
+          "Reshape",
+          [bilinearAdjoint(ctx, back, [n, c, H, W, 2], 3, `${h}/w`), ctx.b.ints([n, c, H, W])],
+          h,
+        ),
+      ];
+    }
+    if (mode !== "nearest") throw new Error(`no VJP for ${mode} Resize (${node.name})`);
     const g6 = ctx.b.op("Reshape", [gradOf(grads), ctx.b.ints([n, c, H, OH / H, W, OW / W])], `${h}/g6`);
     return [
       ctx.b.op("Reshape", [reduceSum(ctx, g6, [3, 5], false, `${h}/blocks`), ctx.b.ints([n, c, H, W])], h),
     ];
   },
 } satisfies Record<string, VjpRule>;
+
+/**
+ * Adjoint of 1-D bilinear ×2 up-sampling with half-pixel centres and edge clamping, along `axis`
+ * of g viewed as `pairs` (that axis of length n, followed by the output's (even, odd) pair axis):
+ *   y[2k] = ¾x[k] + ¼x[k−1],  y[2k+1] = ¾x[k] + ¼x[k+1]  (indices clamped to 0..n−1), so
+ *   dx[k] = ¾(e[k] + o[k]) + ¼(e[k+1] + o[k−1]), with e[n] := o[n−1] and o[−1] := e[0] at the edges.
+ * Returns [..., n, ...] without the pair axis.
+ */
+function bilinearAdjoint(ctx: VjpContext, g: string, pairs: number[], axis: number, hint: string): string {
+  const b = ctx.b;
+  const n = pairs[axis] ?? 1;
+  const g2 = b.op("Reshape", [g, b.ints(pairs)], `${hint}/pairs`);
+  const half = (i: number, name: string) =>
+    b.op(
+      "Reshape",
+      [
+        b.op("Slice", [g2, b.ints([i]), b.ints([i + 1]), b.ints([axis + 1])], `${name}_s`),
+        b.ints(pairs.filter((_, j) => j !== axis + 1)),
+      ],
+      name,
+    );
+  const e = half(0, `${hint}/even`);
+  const o = half(1, `${hint}/odd`);
+  const cut = (v: string, from: number, to: number, name: string) =>
+    b.op("Slice", [v, b.ints([from]), b.ints([to]), b.ints([axis])], name);
+  const next = b.op(
+    "Concat",
+    [cut(e, 1, n, `${hint}/e_next`), cut(o, n - 1, n, `${hint}/o_last`)],
+    `${hint}/next`,
+    { axis },
+  );
+  const prev = b.op(
+    "Concat",
+    [cut(e, 0, 1, `${hint}/e_first`), cut(o, 0, n - 1, `${hint}/o_prev`)],
+    `${hint}/prev`,
+    { axis },
+  );
+  return b.op(
+    "Add",
+    [
+      b.op("Mul", [b.op("Add", [e, o], `${hint}/eo`), b.scalar(0.75)], `${hint}/near`),
+      b.op("Mul", [b.op("Add", [next, prev], `${hint}/np`), b.scalar(0.25)], `${hint}/far`),
+    ],
+    hint,
+  );
+}
