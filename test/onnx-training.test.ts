@@ -119,6 +119,25 @@ describe("ONNX training engine vs tfjs on tiny-fmnist", () => {
     expect(update).toBeLessThan(1e-5);
   }, 120_000);
 
+  it("micro-batches (2 × 2): one step agrees within 1e-5 relative with tfjs's micro-batched step", async () => {
+    const a = dir("tfjs-micro");
+    const b = dir("onnx-micro");
+    await train(entry, data, { ...options(a, 1), microBatch: 2 });
+    await trainOnnx(entry, data, { ...options(b, 1), microBatch: 2 });
+    const ref = state(a);
+    const got = state(b);
+    expect(losses(b)[0]).toBeCloseTo(losses(a)[0] ?? Number.NaN, 5);
+    expect(worst(got.model, ref.model)).toBeLessThan(1e-5);
+    expect(worst(got.adamM, ref.adamM)).toBeLessThan(1e-5);
+    expect(worst(got.adamV, ref.adamV)).toBeLessThan(1e-5);
+  }, 120_000);
+
+  it("refuses micro-batches that do not split the batch evenly", async () => {
+    await expect(
+      trainOnnx(entry, data, { ...options(dir("uneven"), 1), batchSize: 5, microBatch: 2 }),
+    ).rejects.toThrow(/micro-batch/);
+  });
+
   it("50 steps: losses agree within 1e-3 relative", () => {
     const ref = losses(tfjs50);
     const got = losses(onnx50);
@@ -208,6 +227,19 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
     const sa = loadTrainState(join(a, "state.safetensors"), latentGraph, latent.hash);
     const sb = loadTrainState(join(b, "state.safetensors"), latentGraph, latent.hash);
     expect(worst(sb.model, sa.model)).toBeLessThan(1e-3);
+  }, 120_000);
+
+  it("micro-batches with dropout: 10 steps of 2 × 2 agree with tfjs within 1e-3 relative", async () => {
+    const a = dir("adm-micro-tfjs");
+    const b = dir("adm-micro-onnx");
+    await train(latent, latents, { ...latentOptions(a, 10), microBatch: 2 });
+    await trainOnnx(latent, latents, { ...latentOptions(b, 10), microBatch: 2 });
+    const ref = losses(a);
+    const got = losses(b);
+    expect(got).toHaveLength(10);
+    expect(Math.max(...ref.map((l, i) => Math.abs((got[i] ?? Number.NaN) - l) / Math.abs(l)))).toBeLessThan(
+      1e-3,
+    );
   }, 120_000);
 
   it("stops on a non-finite loss and keeps the last good checkpoint", async () => {

@@ -7,7 +7,9 @@
 //           level inputs of the loss (EDM: sigma [B]; ADM: see adm-loss.ts);
 //           w:<p> for every parameter; m:<p>, v:<p>, ema:<p> for every trainable one
 //   outputs loss, grad_norm (before clipping), next:<input> for each updated state input,
-//           and with exposeGradients grad:<p> (the unclipped gradient)
+//           and with exposeGradients grad:<p> (the unclipped gradient).
+// For micro-batches the step is emitted in two parts (TrainStepOptions.part): "gradients" (one
+// micro-batch's loss and grad:<p>) and "update" (the rest, from averaged grad:<p> inputs).
 import { appendBackward } from "../autodiff/reverse.ts";
 import type { Dims } from "../autodiff/shapes.ts";
 import { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
@@ -40,6 +42,12 @@ export interface TrainStepOptions {
   gradClip: number | null;
   emaDecay: number;
   exposeGradients?: boolean;
+  /**
+   * "step" (default): everything in one graph. For micro-batches the step is split in two:
+   * "gradients" (loss and grad:<p> of one micro-batch, from the weights and the batch) and
+   * "update" (clipping, Adam and EMA from the averaged grad:<p> inputs and the state).
+   */
+  part?: "step" | "gradients" | "update";
 }
 
 export interface TrainStepGraph {
@@ -102,32 +110,85 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     inputShapes.set(name, dims);
     return name;
   };
-  declare("x", image);
-  declare("noise", image);
-  if (conditional) declare("y", [B], DataType.INT32);
-  for (const s of ["lr", "bc1", "bc2"]) declare(s, []);
-  for (const p of graph.params) declare(stateNames.w(p.name), p.shape);
-  for (const p of trainable) {
-    declare(stateNames.m(p.name), p.shape);
-    declare(stateNames.v(p.name), p.shape);
-    declare(stateNames.ema(p.name), p.shape);
+  const part = o.part ?? "step";
+  const forward = part !== "update";
+  const optimize = part !== "gradients";
+  if (forward) {
+    declare("x", image);
+    declare("noise", image);
+    if (conditional) declare("y", [B], DataType.INT32);
+    for (const p of graph.params) declare(stateNames.w(p.name), p.shape);
+  }
+  if (optimize) {
+    for (const s of ["lr", "bc1", "bc2"]) declare(s, []);
+    for (const p of trainable) {
+      if (!forward) declare(stateNames.w(p.name), p.shape);
+      declare(stateNames.m(p.name), p.shape);
+      declare(stateNames.v(p.name), p.shape);
+      declare(stateNames.ema(p.name), p.shape);
+    }
   }
 
-  const dropouts: DropoutInput[] = [];
-  const dropoutMask = (node: NodeOf<"dropout">) => {
-    const dims = [B, ...node.out.shape.slice(1).map(Number)];
-    const name = declare(`dropout:${node.name}`, dims);
-    dropouts.push({ input: name, node: node.id, rate: node.attrs.rate, dims });
-    return name;
+  const outputs: ValueInfoProto[] = [];
+  const emit = (value: string, name: string, dims: readonly number[]) => {
+    b.nodes.push({ opType: "Identity", input: [value], output: [b.reserve(name)], name: `${name}/out` });
+    outputs.push(valueInfo(name, DataType.FLOAT, dims));
   };
-  const lossCtx: LossContext = { b, ctx, graph, batch: B, declare, dropoutMask };
-  const { loss, frozen } =
-    diffusion.kind === "edm" ? edmLossGraph(lossCtx, diffusion) : admLossGraph(lossCtx, diffusion);
+  const dropouts: DropoutInput[] = [];
+  let gradOf: (p: ParamDef) => string;
+  if (forward) {
+    const dropoutMask = (node: NodeOf<"dropout">) => {
+      const dims = [B, ...node.out.shape.slice(1).map(Number)];
+      const name = declare(`dropout:${node.name}`, dims);
+      dropouts.push({ input: name, node: node.id, rate: node.attrs.rate, dims });
+      return name;
+    };
+    const lossCtx: LossContext = { b, ctx, graph, batch: B, declare, dropoutMask };
+    const { loss, frozen } =
+      diffusion.kind === "edm" ? edmLossGraph(lossCtx, diffusion) : admLossGraph(lossCtx, diffusion);
+    const wrt = trainable.map((p) => stateNames.w(p.name));
+    const { grads } = appendBackward(b, loss, wrt, inputShapes, frozen);
+    gradOf = (p: ParamDef) => grads.get(stateNames.w(p.name)) ?? "";
+    emit(loss, "loss", []);
+    if (part === "gradients" || o.exposeGradients)
+      for (const p of trainable) emit(gradOf(p), gradOutput(p.name), p.shape);
+  } else {
+    const inputsOf = new Map(trainable.map((p) => [p.name, declare(gradOutput(p.name), p.shape)]));
+    gradOf = (p: ParamDef) => inputsOf.get(p.name) ?? "";
+  }
+  if (optimize) appendUpdate(b, trainable, gradOf, o, emit);
 
-  const wrt = trainable.map((p) => stateNames.w(p.name));
-  const { grads } = appendBackward(b, loss, wrt, inputShapes, frozen);
-  const gradOf = (p: ParamDef) => grads.get(stateNames.w(p.name)) ?? "";
+  const model: ModelProto = {
+    irVersion: irVersionFor(TRAIN_STEP_OPSET),
+    opsetImport: [{ domain: "", version: TRAIN_STEP_OPSET }],
+    producerName: "diffit",
+    graph: {
+      name: `${graph.name}-train-${part}`,
+      node: b.nodes,
+      input: inputs,
+      output: outputs,
+      initializer: b.initializers.map((i) => b.tensorProto(i)),
+    },
+  };
+  return {
+    bytes: onnx.ModelProto.encode(model).finish(),
+    trainable,
+    fixed,
+    imageDims: image,
+    conditional,
+    nodeCount: b.nodes.length,
+    dropouts,
+  };
+}
 
+/** Clipping, Adam/AdamW and the EMA on gradients `gradOf`, emitting grad_norm and next:<state>. */
+function appendUpdate(
+  b: OnnxGraphBuilder,
+  trainable: readonly ParamDef[],
+  gradOf: (p: ParamDef) => string,
+  o: TrainStepOptions,
+  emit: (value: string, name: string, dims: readonly number[]) => void,
+): void {
   // Global-norm clipping as clipByGlobalNorm: scale by clip/(‖g‖ + 1e-6) only when ‖g‖ > clip.
   const squares = trainable.map((p) =>
     b.op("ReduceSumSquare", [gradOf(p)], `${p.name}/g_sq`, { keepdims: 0 }),
@@ -147,12 +208,6 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     );
   }
 
-  const outputs: ValueInfoProto[] = [];
-  const emit = (value: string, name: string, dims: readonly number[]) => {
-    b.nodes.push({ opType: "Identity", input: [value], output: [b.reserve(name)], name: `${name}/out` });
-    outputs.push(valueInfo(name, DataType.FLOAT, dims));
-  };
-  emit(loss, "loss", []);
   emit(norm, "grad_norm", []);
 
   // Adam / AdamW exactly as runtime/training/adam.ts, then the EMA as runtime/training/ema.ts.
@@ -161,7 +216,6 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
   for (const p of trainable) {
     const h = p.name;
     const w = stateNames.w(h);
-    if (o.exposeGradients) emit(gradOf(p), gradOutput(h), p.shape);
     let g = scale ? b.op("Mul", [gradOf(p), scale], `${h}/g_clipped`) : gradOf(p);
     if (o.optimizer === "adam" && wd > 0)
       g = b.op("Add", [g, b.op("Mul", [w, b.scalar(wd)], `${h}/l2`)], `${h}/g_l2`);
@@ -210,26 +264,4 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     emit(v, nextOf(stateNames.v(h)), p.shape);
     emit(eNext, nextOf(stateNames.ema(h)), p.shape);
   }
-
-  const model: ModelProto = {
-    irVersion: irVersionFor(TRAIN_STEP_OPSET),
-    opsetImport: [{ domain: "", version: TRAIN_STEP_OPSET }],
-    producerName: "diffit",
-    graph: {
-      name: `${graph.name}-train-step`,
-      node: b.nodes,
-      input: inputs,
-      output: outputs,
-      initializer: b.initializers.map((i) => b.tensorProto(i)),
-    },
-  };
-  return {
-    bytes: onnx.ModelProto.encode(model).finish(),
-    trainable,
-    fixed,
-    imageDims: image,
-    conditional,
-    nodeCount: b.nodes.length,
-    dropouts,
-  };
 }

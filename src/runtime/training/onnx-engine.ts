@@ -12,9 +12,11 @@ import type { ResolvedEntry } from "../../compiler/pipeline.ts";
 import { ADM_INPUTS, type AdmInput } from "../../compiler/training/adm-loss.ts";
 import {
   emitTrainStep,
+  gradOutput,
   nextOf,
   stateNames,
   type TrainStepGraph,
+  type TrainStepOptions,
   trainStepUnsupported,
 } from "../../compiler/training/train-step.ts";
 import { InputError, UsageError } from "../../errors.ts";
@@ -22,6 +24,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { GaussianDiffusion } from "../diffusion/ddpm.ts";
 import { initialValues } from "../init.ts";
 import { nhwcToNchw } from "../onnx/layout.ts";
+import type { Batch } from "./batch.ts";
 import { runTraining, type TrainOptions, type TrainResult } from "./loop.ts";
 import type { StateArray } from "./train-state.ts";
 import { sampleGrid } from "./trainer.ts";
@@ -30,7 +33,7 @@ import { sampleGrid } from "./trainer.ts";
 export async function openTrainStep(
   entry: ResolvedEntry,
   o: Pick<TrainOptions, "batchSize" | "optimizer" | "betas" | "weightDecay" | "gradClip" | "emaDecay">,
-  extra: { exposeGradients?: boolean; threads?: number } = {},
+  extra: { exposeGradients?: boolean; threads?: number; part?: TrainStepOptions["part"] } = {},
 ): Promise<{ step: TrainStepGraph; session: ort.InferenceSession }> {
   const graph = buildGraph(entry.spec);
   const why = trainStepUnsupported(graph);
@@ -44,6 +47,7 @@ export async function openTrainStep(
     gradClip: o.gradClip,
     emaDecay: o.emaDecay,
     ...(extra.exposeGradients ? { exposeGradients: true } : {}),
+    ...(extra.part ? { part: extra.part } : {}),
   });
   const session = await ort.InferenceSession.create(step.bytes, {
     executionProviders: ["cpu"],
@@ -163,19 +167,52 @@ export class OnnxTrainState {
   }
 }
 
+/** The step's inputs that come from the batch: images, noise, noise levels, labels, dropout masks. */
+function batchFeeds(
+  compiled: TrainStepGraph,
+  batch: Batch,
+  ddpm: GaussianDiffusion | undefined,
+  dropoutSeed: number,
+): Record<string, ort.Tensor> {
+  const [B, C, H, W] = compiled.imageDims;
+  const feeds: Record<string, ort.Tensor> = {
+    x: f32(nhwcToNchw(batch.images, B, H, W, C), [B, C, H, W]),
+    noise: f32(nhwcToNchw(batch.noise, B, H, W, C), [B, C, H, W]),
+    ...(ddpm ? admFeeds(ddpm, batch.levels) : { sigma: f32(Float32Array.from(batch.levels), [B]) }),
+  };
+  if (batch.labels) feeds.y = new ort.Tensor("int32", batch.labels, [B]);
+  for (const [name, mask] of dropoutMasks(compiled, dropoutSeed)) feeds[name] = mask;
+  return feeds;
+}
+
+/** Samples lo..hi of a batch (a micro-batch), as views. */
+function sliceBatch(batch: Batch, lo: number, hi: number, per: number): Batch {
+  return {
+    images: batch.images.subarray(lo * per, hi * per),
+    noise: batch.noise.subarray(lo * per, hi * per),
+    labels: batch.labels?.subarray(lo, hi),
+    levels: batch.levels.slice(lo, hi),
+  };
+}
+
 export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOptions): Promise<TrainResult> {
   const diffusion = entry.spec.diffusion;
   const ddpm = diffusion.kind === "ddpm" ? GaussianDiffusion.fromConfig(diffusion) : undefined;
   const grid = (weights: Map<string, Float32Array>) => sampleGrid(entry, weights, o.sampleSteps, o.seed).grid;
+  // Micro-batches as the tfjs engine splits them; the gradient graph has one static batch size,
+  // so the split must be even.
+  const parts = Math.ceil(o.batchSize / Math.max(1, Math.min(o.microBatch, o.batchSize)));
+  const micro = Math.ceil(o.batchSize / parts);
+  if (parts > 1 && micro * parts !== o.batchSize) {
+    throw new InputError(
+      `the ONNX engine splits a batch of ${o.batchSize} into ${parts} micro-batches only if they are equal (${micro} does not divide it); choose a --micro-batch that divides --batch`,
+    );
+  }
   return runTraining(
     entry,
     data,
     o,
     async (graph, resumed) => {
-      // The whole batch is one graph run: --micro-batch is a tfjs memory knob, and averaging equal
-      // micro-batches gives the same gradient as the full batch.
-      const { step: compiled, session } = await openTrainStep(entry, o);
-      const [B, C, H, W] = compiled.imageDims;
       const zeros = (p: ParamDef) => new Float32Array(p.shape.reduce((a, b) => a * b, 1));
       const start = (p: ParamDef) => {
         const given = o.init?.get(p.name);
@@ -194,30 +231,84 @@ export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOpt
       });
       let adamStep = resumed?.progress.adamStep ?? 0;
       const [b1, b2] = o.betas;
+      const schedule = (lr: number) => ({
+        lr: scalar(lr),
+        bc1: scalar(1 - b1 ** (adamStep + 1)),
+        bc2: scalar(1 - b2 ** (adamStep + 1)),
+      });
+      /** Runs `session` on `feeds` plus the state tensors it takes. */
+      const run = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
+        for (const name of session.inputNames) {
+          const t = state.tensors.get(name);
+          if (t) feeds[name] = t;
+        }
+        return session.run(feeds);
+      };
+      const finish = (out: ort.InferenceSession.OnnxValueMapType, loss: number) => {
+        state.advance(out);
+        adamStep++;
+        return { loss, gradNorm: Number(out.grad_norm?.data[0]) };
+      };
+
+      if (parts === 1) {
+        const { step: compiled, session } = await openTrainStep(entry, o);
+        return {
+          async step(batch, step, lr) {
+            const feeds = {
+              ...batchFeeds(compiled, batch, ddpm, o.seed * 1_000_003 + step),
+              ...schedule(lr),
+            };
+            const out = await run(session, feeds);
+            const loss = Number(out.loss?.data[0]);
+            // A non-finite loss keeps the previous state: the outputs are dropped.
+            return Number.isFinite(loss) ? finish(out, loss) : { loss, gradNorm: Number.NaN };
+          },
+          adamStep: () => adamStep,
+          state: () => state.parts(),
+          dispose: () => session.release(),
+        };
+      }
+
+      // Micro-batches: the gradient graph once per micro-batch, the mean gradient into the update
+      // graph, as accumulateGradients averages them (sum in order, then divide).
+      const grads = await openTrainStep(entry, { ...o, batchSize: micro }, { part: "gradients" });
+      const update = await openTrainStep(entry, o, { part: "update" });
+      const [, C, H, W] = grads.step.imageDims;
+      const per = C * H * W;
       return {
         async step(batch, step, lr) {
-          const feeds: Record<string, ort.Tensor> = {
-            x: f32(nhwcToNchw(batch.images, B, H, W, C), [B, C, H, W]),
-            noise: f32(nhwcToNchw(batch.noise, B, H, W, C), [B, C, H, W]),
-            ...(ddpm ? admFeeds(ddpm, batch.levels) : { sigma: f32(Float32Array.from(batch.levels), [B]) }),
-            lr: scalar(lr),
-            bc1: scalar(1 - b1 ** (adamStep + 1)),
-            bc2: scalar(1 - b2 ** (adamStep + 1)),
-          };
-          if (batch.labels) feeds.y = new ort.Tensor("int32", batch.labels, [B]);
-          for (const [name, mask] of dropoutMasks(compiled, o.seed * 1_000_003 + step)) feeds[name] = mask;
-          for (const [name, t] of state.tensors) feeds[name] = t;
-          const out = await session.run(feeds);
-          const loss = Number(out.loss?.data[0]);
-          // A non-finite loss keeps the previous state: the outputs are dropped.
+          let lossSum = 0;
+          const sums = new Map<string, Float32Array>();
+          for (let i = 0; i < parts; i++) {
+            const slice = sliceBatch(batch, i * micro, (i + 1) * micro, per);
+            // The tfjs engine seeds every micro-batch's dropout alike: the same masks here.
+            const out = await run(
+              grads.session,
+              batchFeeds(grads.step, slice, ddpm, o.seed * 1_000_003 + step),
+            );
+            lossSum += Number(out.loss?.data[0]);
+            for (const p of grads.step.trainable) {
+              const g = out[gradOutput(p.name)]?.data as Float32Array;
+              const acc = sums.get(p.name);
+              if (!acc) sums.set(p.name, Float32Array.from(g));
+              else for (let k = 0; k < acc.length; k++) acc[k] = (acc[k] ?? 0) + (g[k] ?? 0);
+            }
+          }
+          const loss = lossSum / parts;
           if (!Number.isFinite(loss)) return { loss, gradNorm: Number.NaN };
-          state.advance(out);
-          adamStep++;
-          return { loss, gradNorm: Number(out.grad_norm?.data[0]) };
+          const feeds: Record<string, ort.Tensor> = schedule(lr);
+          for (const p of grads.step.trainable) {
+            const mean = (sums.get(p.name) ?? new Float32Array()).map((v) => v / parts);
+            feeds[gradOutput(p.name)] = f32(mean, p.shape);
+          }
+          return finish(await run(update.session, feeds), loss);
         },
         adamStep: () => adamStep,
         state: () => state.parts(),
-        dispose: () => session.release(),
+        dispose: async () => {
+          await grads.session.release();
+          await update.session.release();
+        },
       };
     },
     grid,
