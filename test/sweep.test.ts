@@ -47,6 +47,7 @@ function options(outDir: string, steps: number, over: Partial<SweepOptions> = {}
       flip: false,
       progress: false,
     },
+    engine: "auto",
     // A small classifier keeps the test fast; its accuracy does not matter here, only that the
     // same weights give the same numbers.
     evaluation: {
@@ -86,7 +87,13 @@ describe("train --sweep", () => {
       const spec = entries[i]?.spec;
       if (!spec) throw new Error("no spec");
       const totals = analyze(buildGraph(spec)).totals;
-      expect(v).toMatchObject({ step: 2, status: "done", params: totals.params, macs: totals.macs });
+      expect(v).toMatchObject({
+        step: 2,
+        engine: "onnx",
+        status: "done",
+        params: totals.params,
+        macs: totals.macs,
+      });
       expect(Number.isFinite(v.finalLoss)).toBe(true);
       expect(v.eval?.nfe).toBe(3); // Heun with 2 steps: 2 + 1 evaluations
       expect(v.eval?.classAccuracy).toBeGreaterThanOrEqual(0);

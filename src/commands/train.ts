@@ -1,4 +1,4 @@
-// `diffit train`: train a spec on a dataset with the tfjs engine.
+// `diffit train`: train a spec (or every variant of a sweep) on a dataset, on the ONNX or tfjs engine.
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Command } from "commander";
@@ -118,6 +118,7 @@ async function trainSweep(io: Io, o: TrainFlags & { sweep: string }): Promise<nu
   const entries = loadAll(io, o.sweep, o.typecheck);
   const [first] = entries;
   if (!first) throw new UsageError(`${o.sweep} holds no spec`);
+  chooseEngine(first, o.engine); // an unknown --engine is a usage error before any work
   const shared = trainOptions(first, o);
   const different = entries.find((e) => JSON.stringify(trainOptions(e, o)) !== JSON.stringify(shared));
   if (different)
@@ -134,6 +135,7 @@ async function trainSweep(io: Io, o: TrainFlags & { sweep: string }): Promise<nu
     outDir,
     dataPath: o.data,
     train: shared,
+    engine: o.engine,
     evaluation: o.eval
       ? {
           samples: o.evalSamples,
@@ -161,7 +163,7 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
   program
     .command("train")
     .description(
-      "train a spec on images (EDM and DDPM specs; tfjs engine), with checkpoints, resume, metrics and sample grids; or a sweep of variants",
+      "train a spec on images (EDM and DDPM specs; ONNX or tfjs engine), with checkpoints, resume, metrics and sample grids; or a sweep of variants",
     )
     .argument("[spec]", "spec file (or give --sweep)")
     .option(

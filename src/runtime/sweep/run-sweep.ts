@@ -15,6 +15,7 @@ import type { Dataset } from "../data/dataset.ts";
 import type { CachedClassifierOptions } from "../eval/classifier.ts";
 import { classRows, evaluateModel, exportForEvaluation, notEvaluable } from "../eval/evaluate.ts";
 import { imageGrid, writePng } from "../images/png.ts";
+import { chooseEngine, trainOnnx } from "../training/onnx-engine.ts";
 import { MetricsLog } from "../training/reporting.ts";
 import { type TrainOptions, train, trainPaths } from "../training/trainer.ts";
 import {
@@ -49,6 +50,8 @@ export interface SweepOptions {
   /** Where `data` came from (for the record). */
   dataPath: string;
   train: SharedTrainOptions;
+  /** Training engine for every variant: tfjs, onnx, or auto (onnx where it covers the variant). */
+  engine: string;
   /** null: no sample evaluation (compare training losses). */
   evaluation: SweepEvaluation | null;
   /** Start over: remove earlier results and variant states in outDir. */
@@ -105,6 +108,7 @@ export async function runSweep(
     emaDecay: o.train.emaDecay,
     seed: o.train.seed,
     flip: o.train.flip,
+    engine: o.engine,
     evaluation: o.evaluation
       ? {
           samples: o.evaluation.samples,
@@ -163,7 +167,8 @@ export async function runSweep(
     const resume = existsSync(tp.state);
     o.log(`${counter} ${entry.name}: ${resume ? "resuming" : "training"} → ${dir}`);
     const elapsed = (performance.now() - started) / 1000;
-    const r = await train(entry, data, {
+    const { engine } = chooseEngine(entry, o.engine);
+    const r = await (engine === "onnx" ? trainOnnx : train)(entry, data, {
       ...o.train,
       outDir: dir,
       resume,
@@ -184,6 +189,7 @@ export async function runSweep(
       macs: totals.macs,
       activationBytes: totals.activationBytes,
       step: r.step,
+      engine,
       status: r.stopped === "done" ? "done" : "non-finite-loss",
       ...(r.message ? { message: r.message } : {}),
       trainSeconds: summary.seconds,

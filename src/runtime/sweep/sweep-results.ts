@@ -21,6 +21,8 @@ export interface SweepSettings {
   emaDecay: number;
   seed: number;
   flip: boolean;
+  /** The requested engine (auto, tfjs, onnx); each variant records the one it ran on. */
+  engine: string;
   /** null: variants are compared by training loss only. */
   evaluation: { samples: number; steps: number; guidance: number | null; seed: number } | null;
 }
@@ -34,6 +36,7 @@ export interface VariantResult {
   macs: number;
   activationBytes: number;
   step: number;
+  engine: "tfjs" | "onnx";
   status: "done" | "non-finite-loss";
   message?: string;
   /** Sum of the step times (excludes evaluation and checkpoint writing). */
@@ -86,6 +89,7 @@ export function sweepMarkdown(r: SweepResults): string {
     "MACs",
     "act./sample",
     "steps",
+    "engine",
     "train s",
     "final loss",
     ...(evaluated ? ["class acc.", "FID", "KID"] : []),
@@ -97,6 +101,7 @@ export function sweepMarkdown(r: SweepResults): string {
     humanCount(v.macs),
     `${(v.activationBytes / 2 ** 20).toFixed(1)} MiB`,
     v.status === "done" ? String(v.step) : `${v.step} (${v.status})`,
+    v.engine,
     v.trainSeconds.toFixed(0),
     Number.isFinite(v.finalLoss) ? v.finalLoss.toFixed(4) : "—",
     ...(evaluated
