@@ -226,7 +226,7 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
     .option("--backend <name>", `tfjs backend: ${BACKENDS.join(", ")}`)
     .option(
       "--engine <name>",
-      "training engine: onnx (the step compiled to ONNX; EDM specs), tfjs, or auto (onnx where it applies)",
+      "training engine: onnx (the whole step compiled to ONNX, run by onnxruntime), tfjs, or auto (onnx where it applies)",
       "auto",
     )
     .option("--no-progress", "no progress bar")
