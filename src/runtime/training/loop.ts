@@ -145,11 +145,12 @@ export async function runTraining(
     labelDropout: spec.conditioning.labelDropout,
     level,
   };
-  const emaWeights = () => new Map([...engine.state().ema].map(([name, a]) => [name, a.data]));
+  const emaOf = (parts: StateParts<StateArray>) => new Map([...parts.ema].map(([name, a]) => [name, a.data]));
   const save = () => {
     const progress = { step, adamStep: engine.adamStep(), rng: rng.state(), data: order.snapshot() };
-    saveTrainStateArrays(paths.state, entry, engine.state(), progress);
-    saveWeights(paths.ema, emaWeights(), graph, {
+    const parts = engine.state(); // read once: tfjs copies every tensor out of the backend
+    saveTrainStateArrays(paths.state, entry, parts, progress);
+    saveWeights(paths.ema, emaOf(parts), graph, {
       ...checkpointMetadata(entry),
       step: String(step),
       weights: "ema",
@@ -194,7 +195,7 @@ export async function runTraining(
       }
       if (o.sampleEvery > 0 && step % o.sampleEvery === 0) {
         metrics.writeCurve(paths.lossCurve);
-        const image = grid(emaWeights());
+        const image = grid(emaOf(engine.state()));
         writePng(paths.samples, image);
         writePng(join(o.outDir, `samples-${String(step).padStart(7, "0")}.png`), image);
       }
