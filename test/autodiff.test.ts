@@ -15,7 +15,6 @@ import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import type { OpKind } from "../src/compiler/ir/types.ts";
 import { OPS } from "../src/compiler/ops/index.ts";
-import { type ResolvedEntry, specHash, validateInstance } from "../src/compiler/pipeline.ts";
 import { emitTrainStep, gradOutput, stateNames } from "../src/compiler/training/train-step.ts";
 import { ddpmLoss, GaussianDiffusion } from "../src/runtime/diffusion/ddpm.ts";
 import { type EdmConfig, edmLoss, type Network } from "../src/runtime/diffusion/edm.ts";
@@ -23,18 +22,13 @@ import { initialValues } from "../src/runtime/init.ts";
 import { Rng } from "../src/runtime/random.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
 import { admFeeds, dropoutMasks } from "../src/runtime/training/onnx-engine.ts";
+import { entryOf, relativeError, tinyLatent } from "./helpers/parity.ts";
 
 const TOLERANCE = 1e-4;
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
 });
-
-function entryOf(value: Record<string, unknown>): ResolvedEntry {
-  const r = validateInstance(value);
-  if (!r.spec) throw new Error(JSON.stringify(r.diagnostics.map((d) => d.message)));
-  return { name: r.spec.name, file: "test", spec: r.spec, hash: specHash(r.spec), diagnostics: [] };
-}
 
 const image = (name: string, extra: Record<string, unknown>) => ({
   family: "image",
@@ -81,53 +75,23 @@ const CASES: Record<string, Record<string, unknown>> = {
   "image time-independent, no relative bias": image("e", {
     attention: { mode: "time-independent", relativePositionBias: false, qkvBias: false },
   }),
-  "latent adaln, learned positions": {
-    family: "latent",
-    name: "f",
-    input: { size: 8, channels: 4 },
-    patchSize: 2,
-    hidden: 16,
-    depth: 1,
-    heads: 2,
-    mlpRatio: 2,
+  "latent adaln, learned positions": tinyLatent("f", {
     learnSigma: false,
     positionEmbedding: "learned",
-    time: { sinusoidDim: 8 },
-    conditioning: { classes: 3 },
     diffusion: { kind: "edm" },
     sampling: { sampler: "heun" },
-  },
-  "latent ADM: learned-range variance, hybrid loss (ε-MSE + VB with stop-gradient)": {
-    family: "latent",
-    name: "h",
-    input: { size: 8, channels: 4 },
-    patchSize: 2,
-    hidden: 16,
-    depth: 1,
-    heads: 2,
-    mlpRatio: 2,
+  }),
+  "latent ADM: learned-range variance, hybrid loss (ε-MSE + VB with stop-gradient)": tinyLatent("h", {
     learnSigma: true,
-    time: { sinusoidDim: 8 },
-    conditioning: { classes: 3 },
     diffusion: { kind: "ddpm", steps: 50, variance: "learned-range", loss: "hybrid" },
-  },
-  "latent tmsa window, sin-cos positions": {
-    family: "latent",
-    name: "g",
-    input: { size: 8, channels: 4 },
-    patchSize: 2,
-    hidden: 16,
-    depth: 1,
-    heads: 2,
-    mlpRatio: 2,
+  }),
+  "latent tmsa window, sin-cos positions": tinyLatent("g", {
     window: 2,
     learnSigma: false,
     attention: { mode: "tmsa" },
-    time: { sinusoidDim: 8 },
-    conditioning: { classes: 3 },
     diffusion: { kind: "edm" },
     sampling: { sampler: "heun" },
-  },
+  }),
 };
 
 /** Worst per-tensor error of the compiled gradient against tfjs, and the IR ops it covered. */
@@ -221,14 +185,7 @@ async function compareNetwork(value: Record<string, unknown>) {
   let worstName = "";
   for (const [name] of vars) {
     const a = out[gradOutput(name)]?.data as Float32Array;
-    const b = reference.grads.get(name) ?? new Float32Array();
-    let diff = 0;
-    let scale = 0;
-    for (let i = 0; i < b.length; i++) {
-      diff = Math.max(diff, Math.abs((a[i] ?? Number.NaN) - (b[i] ?? 0)));
-      scale = Math.max(scale, Math.abs(b[i] ?? 0));
-    }
-    const rel = scale > 0 ? diff / scale : diff;
+    const rel = relativeError(a, reference.grads.get(name) ?? new Float32Array());
     if (!(rel <= worst)) {
       worst = rel;
       worstName = name;

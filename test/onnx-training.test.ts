@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildGraph } from "../src/compiler/ir/build.ts";
-import { runFrontEnd, specHash, validateInstance } from "../src/compiler/pipeline.ts";
+import { type ResolvedEntry, runFrontEnd } from "../src/compiler/pipeline.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import type { Dataset } from "../src/runtime/data/dataset.ts";
 import { loadData } from "../src/runtime/data/load-data.ts";
@@ -24,6 +24,7 @@ import { trainOnnx } from "../src/runtime/training/onnx-engine.ts";
 import { MetricsLog } from "../src/runtime/training/reporting.ts";
 import { loadTrainState } from "../src/runtime/training/train-state.ts";
 import { type TrainOptions, train } from "../src/runtime/training/trainer.ts";
+import { entryOf, relativeError, tinyLatent } from "./helpers/parity.ts";
 
 const entry = (() => {
   const e = runFrontEnd("specs/tiny-fmnist.json").entries[0];
@@ -59,21 +60,28 @@ const dir = (tag: string) => mkdtempSync(join(tmpdir(), `diffit-onnx-${tag}-`));
 const losses = (d: string) => new MetricsLog(join(d, "metrics.jsonl")).read().map((m) => m.loss);
 const state = (d: string) => loadTrainState(join(d, "state.safetensors"), graph, entry.hash);
 
-/** max |a − b| / max |b| over one tensor. */
-function relative(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] ?? Number.NaN) - (b[i] ?? 0)));
-    scale = Math.max(scale, Math.abs(b[i] ?? 0));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
 function worst(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
   let w = 0;
-  for (const [name, ref] of b) w = Math.max(w, relative(a.get(name) ?? new Float32Array(), ref));
+  for (const [name, ref] of b) w = Math.max(w, relativeError(a.get(name) ?? new Float32Array(), ref));
   return w;
+}
+
+/** The largest relative difference of two runs' per-step losses. */
+const lossError = (got: number[], ref: number[]) =>
+  Math.max(...ref.map((l, i) => Math.abs((got[i] ?? Number.NaN) - l) / Math.abs(l)));
+
+/** The same run in both engines, each into a fresh directory: [tfjs, onnx]. */
+async function trainBoth(
+  tag: string,
+  e: ResolvedEntry,
+  d: Dataset,
+  opts: (outDir: string) => TrainOptions,
+): Promise<[string, string]> {
+  const a = dir(`${tag}-tfjs`);
+  const b = dir(`${tag}-onnx`);
+  await train(e, d, opts(a));
+  await trainOnnx(e, d, opts(b));
+  return [a, b];
 }
 
 beforeAll(async () => {
@@ -89,10 +97,7 @@ describe("ONNX training engine vs tfjs on tiny-fmnist", () => {
   }, 300_000);
 
   it("one step: parameters, EMA and Adam moments agree within 1e-5 relative", async () => {
-    const a = dir("tfjs1");
-    const b = dir("onnx1");
-    await train(entry, data, options(a, 1));
-    await trainOnnx(entry, data, options(b, 1));
+    const [a, b] = await trainBoth("one-step", entry, data, (d) => options(d, 1));
     const ref = state(a);
     const got = state(b);
     expect(got.progress).toEqual(ref.progress);
@@ -120,10 +125,7 @@ describe("ONNX training engine vs tfjs on tiny-fmnist", () => {
   }, 120_000);
 
   it("micro-batches (2 × 2): one step agrees within 1e-5 relative with tfjs's micro-batched step", async () => {
-    const a = dir("tfjs-micro");
-    const b = dir("onnx-micro");
-    await train(entry, data, { ...options(a, 1), microBatch: 2 });
-    await trainOnnx(entry, data, { ...options(b, 1), microBatch: 2 });
+    const [a, b] = await trainBoth("micro", entry, data, (d) => ({ ...options(d, 1), microBatch: 2 }));
     const ref = state(a);
     const got = state(b);
     expect(losses(b)[0]).toBeCloseTo(losses(a)[0] ?? Number.NaN, 5);
@@ -142,7 +144,7 @@ describe("ONNX training engine vs tfjs on tiny-fmnist", () => {
     const ref = losses(tfjs50);
     const got = losses(onnx50);
     expect(got).toHaveLength(50);
-    const err = Math.max(...ref.map((l, i) => Math.abs((got[i] ?? Number.NaN) - l) / Math.abs(l)));
+    const err = lossError(got, ref);
     if (process.env.DIFFIT_VERBOSE) console.log("50-step max relative loss error", err);
     expect(err).toBeLessThan(1e-3);
   });
@@ -168,25 +170,13 @@ describe("ONNX training engine vs tfjs on tiny-fmnist", () => {
 });
 
 describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, hybrid loss, dropout)", () => {
-  const latent = (() => {
-    const r = validateInstance({
-      family: "latent",
-      name: "adm",
-      input: { size: 8, channels: 4 },
-      patchSize: 2,
-      hidden: 16,
-      depth: 1,
-      heads: 2,
-      mlpRatio: 2,
+  const latent = entryOf(
+    tinyLatent("adm", {
       learnSigma: true,
       dropout: 0.1,
-      time: { sinusoidDim: 8 },
-      conditioning: { classes: 3 },
       diffusion: { kind: "ddpm", steps: 100, variance: "learned-range", loss: "hybrid" },
-    });
-    if (!r.spec) throw new Error(JSON.stringify(r.diagnostics.map((d) => d.message)));
-    return { name: r.spec.name, file: "test", spec: r.spec, hash: specHash(r.spec), diagnostics: [] };
-  })();
+    }),
+  );
   const latentGraph = buildGraph(latent.spec);
   const rng = new Rng(5, "latents");
   const count = 24;
@@ -214,14 +204,11 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
   // The weights after 20 steps get the loss tolerance: Adam's m̂/√v̂ turns the ~1e-6 gradient
   // differences of near-zero gradients into update differences of up to ~lr (measured 1e-4).
   it("20 steps: losses and weights after them within 1e-3 relative", async () => {
-    const a = dir("adm-tfjs");
-    const b = dir("adm-onnx");
-    await train(latent, latents, latentOptions(a, 20));
-    await trainOnnx(latent, latents, latentOptions(b, 20));
+    const [a, b] = await trainBoth("adm", latent, latents, (d) => latentOptions(d, 20));
     const ref = losses(a);
     const got = losses(b);
     expect(got).toHaveLength(20);
-    const err = Math.max(...ref.map((l, i) => Math.abs((got[i] ?? Number.NaN) - l) / Math.abs(l)));
+    const err = lossError(got, ref);
     if (process.env.DIFFIT_VERBOSE) console.log("ADM 20-step max relative loss error", err);
     expect(err).toBeLessThan(1e-3);
     const sa = loadTrainState(join(a, "state.safetensors"), latentGraph, latent.hash);
@@ -230,16 +217,14 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
   }, 120_000);
 
   it("micro-batches with dropout: 10 steps of 2 × 2 agree with tfjs within 1e-3 relative", async () => {
-    const a = dir("adm-micro-tfjs");
-    const b = dir("adm-micro-onnx");
-    await train(latent, latents, { ...latentOptions(a, 10), microBatch: 2 });
-    await trainOnnx(latent, latents, { ...latentOptions(b, 10), microBatch: 2 });
+    const [a, b] = await trainBoth("adm-micro", latent, latents, (d) => ({
+      ...latentOptions(d, 10),
+      microBatch: 2,
+    }));
     const ref = losses(a);
     const got = losses(b);
     expect(got).toHaveLength(10);
-    expect(Math.max(...ref.map((l, i) => Math.abs((got[i] ?? Number.NaN) - l) / Math.abs(l)))).toBeLessThan(
-      1e-3,
-    );
+    expect(lossError(got, ref)).toBeLessThan(1e-3);
   }, 120_000);
 
   it("stops on a non-finite loss and keeps the last good checkpoint", async () => {
