@@ -5,6 +5,18 @@
 import { attrInt, attrInts, attrString, input, output } from "../onnx-attrs.ts";
 import { gradOf, inverse, reduceSum, type VjpContext, type VjpRule } from "../vjp.ts";
 
+/** Reshape and Unsqueeze only relabel the shape: the gradient is reshaped back to the input's. */
+const reshapeToInput: VjpRule = (node, grads, needs, ctx) =>
+  needs[0]
+    ? [
+        ctx.b.op(
+          "Reshape",
+          [gradOf(grads), ctx.b.ints([...ctx.shapes.get(input(node, 0))])],
+          `${output(node)}/grad`,
+        ),
+      ]
+    : [];
+
 export const LAYOUT_VJPS = {
   Transpose: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
@@ -12,26 +24,8 @@ export const LAYOUT_VJPS = {
     const perm = attrInts(node, "perm") ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
     return [ctx.b.op("Transpose", [gradOf(grads)], `${output(node)}/grad`, { perm: inverse(perm) })];
   },
-  Reshape: (node, grads, needs, ctx) =>
-    needs[0]
-      ? [
-          ctx.b.op(
-            "Reshape",
-            [gradOf(grads), ctx.b.ints([...ctx.shapes.get(input(node, 0))])],
-            `${output(node)}/grad`,
-          ),
-        ]
-      : [],
-  Unsqueeze: (node, grads, needs, ctx) =>
-    needs[0]
-      ? [
-          ctx.b.op(
-            "Reshape",
-            [gradOf(grads), ctx.b.ints([...ctx.shapes.get(input(node, 0))])],
-            `${output(node)}/grad`,
-          ),
-        ]
-      : [],
+  Reshape: reshapeToInput,
+  Unsqueeze: reshapeToInput,
   Concat: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
     const ins = node.input ?? [];
