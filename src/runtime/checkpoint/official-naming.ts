@@ -248,6 +248,18 @@ export interface OfficialImport {
   checked: string[];
 }
 
+/** The problem of a checkpoint tensor whose shape is not the one the spec needs; undefined when it is. */
+function shapeProblem(key: string, found: number[], expected: number[]): ImportProblem | undefined {
+  if (found.join(",") === expected.join(",")) return undefined;
+  return {
+    kind: "shape",
+    key,
+    found,
+    expected,
+    message: `${key}: shape ${tuple(found)} in the checkpoint, the spec needs ${tuple(expected)}`,
+  };
+}
+
 function firstDifference(got: ArrayLike<number>, want: ArrayLike<number>, tolerance: number): number {
   for (let i = 0; i < want.length; i++) {
     const g = got[i] ?? Number.NaN;
@@ -293,14 +305,9 @@ export function importOfficial(
       });
       continue;
     }
-    if (t.shape.join(",") !== op.officialShape.join(",")) {
-      problems.push({
-        kind: "shape",
-        key: op.official,
-        found: t.shape,
-        expected: op.officialShape,
-        message: `${op.official}: shape ${tuple(t.shape)} in the checkpoint, the spec needs ${tuple(op.officialShape)}`,
-      });
+    const wrongShape = shapeProblem(op.official, t.shape, op.officialShape);
+    if (wrongShape) {
+      problems.push(wrongShape);
       continue;
     }
     const values = toProject(floats(t), op);
@@ -335,14 +342,9 @@ export function importOfficial(
       });
       continue;
     }
-    if (t.shape.join(",") !== b.shape.join(",")) {
-      problems.push({
-        kind: "shape",
-        key: b.official,
-        found: t.shape,
-        expected: b.shape,
-        message: `${b.official}: shape ${tuple(t.shape)} in the checkpoint, the spec needs ${tuple(b.shape)}`,
-      });
+    const wrongShape = shapeProblem(b.official, t.shape, b.shape);
+    if (wrongShape) {
+      problems.push(wrongShape);
       continue;
     }
     const i = firstDifference(integers(t), b.values, 0);
