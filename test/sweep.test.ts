@@ -12,7 +12,7 @@ import { runFrontEnd } from "../src/compiler/pipeline.ts";
 import { UsageError } from "../src/errors.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { loadData } from "../src/runtime/data/load-data.ts";
-import { runSweep, type SweepOptions } from "../src/runtime/sweep/run-sweep.ts";
+import { emaStaleness, runSweep, type SweepOptions } from "../src/runtime/sweep/run-sweep.ts";
 import type { SweepResults } from "../src/runtime/sweep/sweep-results.ts";
 
 const SWEEP = "test/fixtures/sweep/micro-sweep.json";
@@ -108,6 +108,17 @@ describe("train --sweep", () => {
     expect(md).toContain("| variant | attention.mode | params |");
     expect(md).toContain("| micro-sweep[mode=adaln] | adaln |");
     expect(JSON.parse(readFileSync(r.jsonPath, "utf8"))).toEqual(JSON.parse(JSON.stringify(r.results)));
+  });
+
+  it("warns when the EMA of a short budget would still be mostly the initialisation", async () => {
+    const lines: string[] = [];
+    const dir = mkdtempSync(join(tmpdir(), "diffit-sweep-"));
+    const slow = { ...options("", 1).train, emaDecay: 0.999 };
+    await runSweep(entries.slice(0, 1), data, options(dir, 1, { train: slow, log: (l) => lines.push(l) }));
+    expect(lines.join("\n")).toMatch(
+      /100 % of the evaluated EMA weights is still the initialisation.*pass --ema 0\.01 or lower/,
+    );
+    expect(emaStaleness(0.98, 200)).toBeLessThan(0.02);
   });
 
   it("a rerun of the same sweep skips recorded variants", async () => {

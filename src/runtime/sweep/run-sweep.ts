@@ -86,6 +86,16 @@ function trainingSummary(metricsPath: string): { finalLoss: number; seconds: num
   };
 }
 
+/** The share of the initial weights left in an EMA after `steps` updates. */
+export function emaStaleness(decay: number, steps: number): number {
+  return decay ** steps;
+}
+
+/** A decay that leaves under 1 % of the initialisation after `steps` (two decimals). */
+function suggestedEma(steps: number): number {
+  return Math.floor(0.01 ** (1 / steps) * 100) / 100;
+}
+
 export async function runSweep(
   entries: readonly ResolvedEntry[],
   data: Dataset,
@@ -118,6 +128,11 @@ export async function runSweep(
         }
       : null,
   };
+  const stale = emaStaleness(o.train.emaDecay, o.train.steps);
+  if (o.evaluation && stale > 0.1)
+    o.log(
+      `warning: with EMA decay ${o.train.emaDecay} over ${o.train.steps} steps, ${(stale * 100).toFixed(0)} % of the evaluated EMA weights is still the initialisation, so the evaluation measures little; pass --ema ${suggestedEma(o.train.steps)} or lower for a budget this short`,
+    );
   const dirOf = (e: ResolvedEntry) => join(o.outDir, specSlug(e.name));
   if (o.force) {
     rmSync(paths.json, { force: true });
