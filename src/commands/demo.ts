@@ -12,6 +12,7 @@ import { loadData } from "../runtime/data/load-data.ts";
 import { imageGrid, writePng } from "../runtime/images/png.ts";
 import { exportOnnx } from "../runtime/onnx/export-model.ts";
 import { verifyOnnx } from "../runtime/onnx/verify.ts";
+import { chooseEngine, trainOnnx } from "../runtime/training/onnx-engine.ts";
 import { train } from "../runtime/training/trainer.ts";
 import { type CommandContext, EXIT, loadOne, positiveNumber } from "./context.ts";
 import { sampleOnnxJob } from "./sample.ts";
@@ -55,8 +56,10 @@ export function registerDemo(program: Command, { io, setExit }: CommandContext):
       const init = hasCheckpoint ? loadWeights(DEMO_CHECKPOINT, graph).weights : undefined;
       const t = entry.spec.training;
       const trainDir = join(o.out, "train");
-      const result = await timed("fine-tune", trainDir, () =>
-        train(entry, data, {
+      const { engine, note } = chooseEngine(entry, "auto");
+      io.err(note);
+      const result = await timed(`fine-tune (${engine})`, trainDir, () =>
+        (engine === "onnx" ? trainOnnx : train)(entry, data, {
           steps: 1_000_000,
           batchSize: t.batchSize,
           microBatch: t.batchSize,
