@@ -29,7 +29,7 @@ import { runTraining, type TrainOptions, type TrainResult } from "./loop.ts";
 import type { StateArray } from "./train-state.ts";
 import { sampleGrid } from "./trainer.ts";
 
-/** Compiles the step graph and opens it with one intra-op thread per core (DIFFIT_ORT_THREADS). */
+/** Compiles the step graph and opens it with one intra-op thread per core but one (DIFFIT_ORT_THREADS). */
 export async function openTrainStep(
   entry: ResolvedEntry,
   o: Pick<TrainOptions, "batchSize" | "optimizer" | "betas" | "weightDecay" | "gradClip" | "emaDecay">,
@@ -51,8 +51,11 @@ export async function openTrainStep(
   });
   const session = await ort.InferenceSession.create(step.bytes, {
     executionProviders: ["cpu"],
-    // One thread per core; DIFFIT_ORT_THREADS overrides it on machines whose cores are shared.
-    intraOpNumThreads: extra.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || cpus().length),
+    // One thread per core but one, left to Node's own thread (batches, metrics): on the 2-core bench
+    // machine 2 threads took 1.0 s per tiny-fmnist step against 0.41 s for 1, idle or not.
+    // DIFFIT_ORT_THREADS overrides it.
+    intraOpNumThreads:
+      extra.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || Math.max(1, cpus().length - 1)),
     graphOptimizationLevel: "all",
   });
   return { step, session };
