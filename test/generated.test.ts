@@ -18,11 +18,12 @@ import {
 } from "../src/compiler/emit/ts/emit-ts.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import type { Graph } from "../src/compiler/ir/types.ts";
-import { type ResolvedEntry, runFrontEnd, specHash, validateInstance } from "../src/compiler/pipeline.ts";
+import { type ResolvedEntry, runFrontEnd, specHash } from "../src/compiler/pipeline.ts";
 import type { ResolvedSpec } from "../src/compiler/resolve-defaults.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
 import * as primitives from "../src/runtime/tfjs/primitives.ts";
+import { specOf } from "./helpers/entry.ts";
 
 const specFilesIn = (dir: string) =>
   readdirSync(dir)
@@ -58,9 +59,7 @@ function reduced(spec: ResolvedSpec): ResolvedSpec {
           hidden: 64,
           time: { ...spec.time, sinusoidDim: 32 },
         };
-  const r = validateInstance(value);
-  if (!r.spec) throw new Error(JSON.stringify(r.diagnostics));
-  return r.spec;
+  return specOf(value);
 }
 
 interface GeneratedModule {

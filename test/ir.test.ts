@@ -5,16 +5,15 @@ import { describe, expect, it } from "vitest";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import type { Graph } from "../src/compiler/ir/types.ts";
 import { verifyGraph } from "../src/compiler/ir/verify.ts";
-import { runFrontEnd, validateInstance } from "../src/compiler/pipeline.ts";
+import { runFrontEnd } from "../src/compiler/pipeline.ts";
+import { specOf } from "./helpers/entry.ts";
 
 const specFiles = readdirSync("specs")
   .filter((f) => f.endsWith(".json") || f.endsWith(".ts"))
   .map((f) => `specs/${f}`);
 
 function graphOf(value: unknown): Graph {
-  const r = validateInstance(value);
-  if (!r.spec) throw new Error(JSON.stringify(r.diagnostics));
-  return buildGraph(r.spec);
+  return buildGraph(specOf(value));
 }
 
 const outType = (g: Graph) => g.nodes[g.outputs.out ?? -1]?.out;

@@ -6,22 +6,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildGraph } from "../src/compiler/ir/build.ts";
-import { type ResolvedEntry, specHash, validateInstance } from "../src/compiler/pipeline.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { loadWeights } from "../src/runtime/checkpoint/model-checkpoint.ts";
 import type { Dataset } from "../src/runtime/data/dataset.ts";
 import { Rng } from "../src/runtime/random.ts";
 import { type TrainOptions, train } from "../src/runtime/training/trainer.ts";
+import { entryOf } from "./helpers/entry.ts";
 
 beforeAll(async () => {
   await selectBackend("wasm");
 });
-
-function entryOf(value: Record<string, unknown>): ResolvedEntry {
-  const r = validateInstance(value);
-  if (!r.spec) throw new Error(JSON.stringify(r.diagnostics));
-  return { name: r.spec.name, file: "test", spec: r.spec, hash: specHash(r.spec), diagnostics: [] };
-}
 
 const entry = entryOf({
   family: "image",

@@ -1,13 +1,6 @@
 // Shared by the tests that hold the ONNX training graph against tfjs (test/autodiff.test.ts,
 // test/onnx-training.test.ts): specs built in the test, and the per-tensor error measure.
-import { type ResolvedEntry, specHash, validateInstance } from "../../src/compiler/pipeline.ts";
-
-/** A spec written in the test, validated and resolved as `diffit` would resolve a file's entry. */
-export function entryOf(value: Record<string, unknown>): ResolvedEntry {
-  const r = validateInstance(value);
-  if (!r.spec) throw new Error(JSON.stringify(r.diagnostics.map((d) => d.message)));
-  return { name: r.spec.name, file: "test", spec: r.spec, hash: specHash(r.spec), diagnostics: [] };
-}
+export { entryOf } from "./entry.ts";
 
 /** The smallest latent DiffiT (8×8×4 latents, one block, 3 classes); `extra` adds or overrides keys. */
 export const tinyLatent = (name: string, extra: Record<string, unknown>) => ({
