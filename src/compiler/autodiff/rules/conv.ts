@@ -2,12 +2,13 @@
 // expressed with the other op or with a dilated convolution, so the backward graph needs no
 // custom kernels:
 //   Conv:          dx = ConvTranspose(g, W), or at stride 1 Conv(g, flip(W)ᵀ)
-//                                                      dW = Conv(xᵀ, gᵀ, dilation = stride)ᵀ
-//   ConvTranspose: dx = Conv(g, W)                     dW = Conv(gᵀ, xᵀ, dilation = stride)ᵀ
-// where ᵀ swaps the batch and channel axes. The dilated convolution can overshoot the kernel
-// by up to stride − 1 taps (the rows a strided forward pass never reaches), which are sliced off.
+//                  dW = Σ over the batch of g · (x's strided window at each kernel tap)
+//   ConvTranspose: dx = Conv(g, W)
+//                  dW = Σ over the batch of x · (g's strided window at each kernel tap)
+// where ᵀ swaps the batch and channel axes.
 import type { NodeProto } from "../../emit/onnx/proto.ts";
 import { attrInt, attrInts, input, output } from "../onnx-attrs.ts";
+import type { Dims } from "../shapes.ts";
 import { gradOf, reduceSum, type VjpContext, type VjpRule } from "../vjp.ts";
 
 interface Geometry {
@@ -31,21 +32,59 @@ function geometry(node: NodeProto, ctx: VjpContext): Geometry {
 const swapNC = (ctx: VjpContext, x: string, hint: string) =>
   ctx.b.op("Transpose", [x], hint, { perm: [1, 0, 2, 3] });
 
-/** Weight gradient laid out [A, B, k, k] from a dilated Conv of `img`ᵀ by `filt`ᵀ, sliced to k. */
-function weightGrad(ctx: VjpContext, img: string, filt: string, g: Geometry, hint: string): string {
-  const full = ctx.b.op(
-    "Conv",
-    [swapNC(ctx, img, `${hint}/imgT`), swapNC(ctx, filt, `${hint}/filtT`)],
-    `${hint}/full`,
-    { dilations: [g.stride, g.stride], pads: [g.pad, g.pad, g.pad, g.pad] },
-  );
-  const k = g.kernel;
-  const cut = ctx.b.op(
-    "Slice",
-    [full, ctx.b.ints([0, 0]), ctx.b.ints([k, k]), ctx.b.ints([2, 3])],
-    `${hint}/kernel`,
-  );
-  return swapNC(ctx, cut, hint);
+/**
+ * Weight gradient [B, A, k, k] = Σ_{n,y,x} filt[n, b, y, x] · pad(img)[n, a, s·y + i, s·x + j],
+ * one batched MatMul per kernel tap (i, j) over a strided Slice of the padded image, summed over
+ * the batch. onnxruntime runs the textbook form, a Conv of imgᵀ by filtᵀ whose kernel is the
+ * whole feature map, as one skinny GEMM per channel: 2.7× slower on tiny-fmnist's 3×3 convs.
+ */
+function weightGrad(
+  ctx: VjpContext,
+  [img, imgDims]: [string, Dims],
+  [filt, filtDims]: [string, Dims],
+  g: Geometry,
+  hint: string,
+): string {
+  const b = ctx.b;
+  const [N = 1, A = 1, Hi = 1, Wi = 1] = imgDims;
+  const [, B = 1, oh = 1, ow = 1] = filtDims;
+  const { kernel: k, stride: s, pad: p } = g;
+  // Rows a strided forward pass never reaches may need padding past the symmetric p.
+  const extraH = Math.max(0, s * (oh - 1) + k - (Hi + 2 * p));
+  const extraW = Math.max(0, s * (ow - 1) + k - (Wi + 2 * p));
+  const padded =
+    p + extraH + extraW === 0
+      ? img
+      : b.op("Pad", [img, b.ints([0, 0, p, p, 0, 0, p + extraH, p + extraW])], `${hint}/img_pad`);
+  const filtT = b.op(
+    "Transpose",
+    [b.op("Reshape", [filt, b.ints([N, B, oh * ow])], `${hint}/filt3`)],
+    `${hint}/filtT`,
+    { perm: [0, 2, 1] },
+  ); // [N, oh·ow, B]
+  const taps: string[] = [];
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < k; j++) {
+      const t = `${hint}/tap${i}${j}`;
+      const cols = b.op(
+        "Slice",
+        [
+          padded,
+          b.ints([i, j]),
+          b.ints([i + s * (oh - 1) + 1, j + s * (ow - 1) + 1]),
+          b.ints([2, 3]),
+          b.ints([s, s]),
+        ],
+        `${t}/cols`,
+      ); // [N, A, oh, ow]
+      const flat = b.op("Reshape", [cols, b.ints([N, A, oh * ow])], `${t}/flat`);
+      const perSample = b.op("MatMul", [flat, filtT], `${t}/mm`); // [N, A, B]
+      const summed = reduceSum(ctx, perSample, [0], false, `${t}/sum`); // [A, B]
+      taps.push(b.op("Unsqueeze", [summed, b.ints([2])], t));
+    }
+  const stacked = b.op("Concat", taps, `${hint}/taps`, { axis: 2 }); // [A, B, k·k]
+  const square = b.op("Reshape", [stacked, b.ints([A, B, k, k])], `${hint}/square`);
+  return b.op("Transpose", [square], hint, { perm: [1, 0, 2, 3] });
 }
 
 const biasGrad = (ctx: VjpContext, g: string, hint: string) => reduceSum(ctx, g, [0, 2, 3], false, hint);
@@ -87,7 +126,15 @@ export const CONV_VJPS = {
       });
     }
     // Conv weights are [O, C, k, k]: the dilated conv yields [C, O, k, k], swapped back.
-    const dw = needs[1] ? weightGrad(ctx, input(node, 0), g, geo, `${h}/dw`) : undefined;
+    const dw = needs[1]
+      ? weightGrad(
+          ctx,
+          [input(node, 0), ctx.shapes.get(input(node, 0))],
+          [g, ctx.shapes.get(output(node))],
+          geo,
+          `${h}/dw`,
+        )
+      : undefined;
     const db = needs[2] ? biasGrad(ctx, g, `${h}/db`) : undefined;
     return [dx, dw, db];
   },
@@ -104,7 +151,15 @@ export const CONV_VJPS = {
         })
       : undefined;
     // ConvTranspose weights are [I, O, k, k]: the dilated conv of gᵀ by xᵀ yields [O, I, k, k].
-    const dw = needs[1] ? weightGrad(ctx, g, input(node, 0), geo, `${h}/dw`) : undefined;
+    const dw = needs[1]
+      ? weightGrad(
+          ctx,
+          [g, ctx.shapes.get(output(node))],
+          [input(node, 0), ctx.shapes.get(input(node, 0))],
+          geo,
+          `${h}/dw`,
+        )
+      : undefined;
     const db = needs[2] ? biasGrad(ctx, g, `${h}/db`) : undefined;
     return [dx, dw, db];
   },
