@@ -2,10 +2,11 @@
 // onnxruntime call) and an onnxruntime MatMul ceiling on the same threads, so the achieved
 // fraction of the machine's dense-math peak is measured in the same run as the step.
 import { analyze } from "../src/compiler/analysis.ts";
-import { OnnxGraphBuilder } from "../src/compiler/emit/onnx/graph-builder.ts";
 import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
+import { renderNodes } from "../src/compiler/emit/onnx/render.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
+import { TensorGraph } from "../src/compiler/tensor/graph.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { ort } from "../src/runtime/onnx/session.ts";
 import { Rng } from "../src/runtime/random.ts";
@@ -99,13 +100,8 @@ export async function benchOnnxTrainStep(
 
 /** onnxruntime MatMul of two n×n float32 matrices: GFLOP/s (median of `repeats`). */
 export async function benchMatMulCeiling(n: number, threads: number, repeats: number): Promise<number> {
-  const b = new OnnxGraphBuilder();
-  b.nodes.push({
-    opType: "MatMul",
-    input: [b.reserve("a"), b.reserve("b")],
-    output: [b.reserve("c")],
-    name: "mm",
-  });
+  const b = new TensorGraph();
+  b.alias(b.op("MatMul", [b.input("a", [n, n]), b.input("b", [n, n])], "mm"), "c");
   const info = (name: string) => ({
     name,
     type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: n }, { dimValue: n }] } } },
@@ -113,7 +109,7 @@ export async function benchMatMulCeiling(n: number, threads: number, repeats: nu
   const bytes = onnx.ModelProto.encode({
     irVersion: 8,
     opsetImport: [{ domain: "", version: 17 }],
-    graph: { name: "matmul", node: b.nodes, input: [info("a"), info("b")], output: [info("c")] },
+    graph: { name: "matmul", node: renderNodes(b, 17), input: [info("a"), info("b")], output: [info("c")] },
   }).finish();
   const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads });
   const rng = new Rng(2, "matmul");

@@ -1,7 +1,10 @@
 // Reverse-mode differentiation (src/compiler/autodiff) against tfjs autodiff on the cpu backend.
+// The backward pass is tensor-tier IR, so each check runs it on both of the tier's targets: the
+// ONNX rendering on onnxruntime and the tfjs interpreter (runtime/tfjs/tensor-interpreter.ts).
 // 1. Whole networks: the compiled training step's gradient of the EDM or ADM loss for small specs
-//    that together use every IR op, against tf.variableGrads of the tfjs model on the same inputs.
-// 2. Single ONNX ops whose rules no spec exercises (the time path is never differentiated).
+//    that together use every model IR op, against tf.variableGrads of the tfjs model.
+// 2. Single tensor ops, one per VJP rule that no network exercises (the time path is never
+//    differentiated); together the two cover every rule with a gradient (last test).
 // Tolerance: max |onnx − tfjs| ≤ 1e-4 · max |tfjs| per tensor. Both sides are float32 and sum
 // thousands of terms in different orders (MLAS vs tfjs kernels), which measures ~1e-6 here;
 // a wrong rule is off by O(1), so 1e-4 separates the two with room on either side.
@@ -9,18 +12,22 @@ import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { appendBackward } from "../src/compiler/autodiff/reverse.ts";
-import type { Dims } from "../src/compiler/autodiff/shapes.ts";
-import { OnnxGraphBuilder } from "../src/compiler/emit/onnx/graph-builder.ts";
+import { VJP_RULES } from "../src/compiler/autodiff/rules/index.ts";
+import { noGradient } from "../src/compiler/autodiff/vjp.ts";
 import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
+import { renderNodes, tensorProto } from "../src/compiler/emit/onnx/render.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import type { OpKind } from "../src/compiler/ir/types.ts";
 import { OPS } from "../src/compiler/ops/index.ts";
+import { TensorGraph } from "../src/compiler/tensor/graph.ts";
+import type { TensorOpAttrs, TensorOpKind } from "../src/compiler/tensor/ops.ts";
 import { emitTrainStep, gradOutput, stateNames } from "../src/compiler/training/train-step.ts";
 import { ddpmLoss, GaussianDiffusion } from "../src/runtime/diffusion/ddpm.ts";
 import { type EdmConfig, edmLoss, type Network } from "../src/runtime/diffusion/edm.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { Rng } from "../src/runtime/random.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
+import { runTensorGraph } from "../src/runtime/tfjs/tensor-interpreter.ts";
 import { admFeeds, dropoutMasks } from "../src/runtime/training/onnx-engine.ts";
 import { entryOf, relativeError, tinyLatent } from "./helpers/parity.ts";
 
@@ -160,6 +167,19 @@ async function compareNetwork(value: Record<string, unknown>) {
   }
   const out = await session.run(feeds);
   await session.release();
+  // The same step IR on tfjs.
+  const trainable = graph.params.filter((p) => p.trainable);
+  const tfFeeds = Object.fromEntries(
+    Object.entries(feeds).map(([k, t]) => [k, tf.tensor(t.data as Float32Array | Int32Array, [...t.dims])]),
+  );
+  const onTfjs = runTensorGraph(step.tensors, tfFeeds, ["loss", ...trainable.map((p) => gradOutput(p.name))]);
+  const tfjsOut = new Map(
+    ["loss", ...trainable.map((p) => gradOutput(p.name))].map((k, i) => [
+      k,
+      onTfjs[i]?.dataSync() as Float32Array,
+    ]),
+  );
+  tf.dispose([...onTfjs, ...Object.values(tfFeeds)]);
 
   const model = TfjsModel.fromWeights(graph, weights);
   const vars = [...model.variables].filter(([, v]) => v.trainable);
@@ -184,21 +204,32 @@ async function compareNetwork(value: Record<string, unknown>) {
   let worst = 0;
   let worstName = "";
   for (const [name] of vars) {
-    const a = out[gradOutput(name)]?.data as Float32Array;
-    const rel = relativeError(a, reference.grads.get(name) ?? new Float32Array());
-    if (!(rel <= worst)) {
-      worst = rel;
-      worstName = name;
+    const expected = reference.grads.get(name) ?? new Float32Array();
+    for (const [target, a] of [
+      ["onnxruntime", out[gradOutput(name)]?.data as Float32Array],
+      ["tfjs", tfjsOut.get(gradOutput(name)) ?? new Float32Array()],
+    ] as const) {
+      const rel = relativeError(a, expected);
+      if (!(rel <= worst)) {
+        worst = rel;
+        worstName = `${name} (${target})`;
+      }
     }
   }
   const loss = Number(out.loss?.data[0]);
+  const tfjsLoss = tfjsOut.get("loss")?.[0] ?? Number.NaN;
+  const lossError = (l: number) => Math.abs(l - reference.loss) / Math.abs(reference.loss);
   return {
     worst,
     worstName,
-    lossError: Math.abs(loss - reference.loss) / Math.abs(reference.loss),
+    lossError: Math.max(lossError(loss), lossError(tfjsLoss)),
     ops: new Set(graph.nodes.map((node) => node.op)),
+    differentiated: step.differentiated,
   };
 }
+
+/** Tensor ops whose VJP rules a test has run against tfjs autodiff. */
+const differentiated = new Set<TensorOpKind>();
 
 describe("network gradients match tfjs autodiff", () => {
   const covered = new Set<OpKind>();
@@ -206,6 +237,7 @@ describe("network gradients match tfjs autodiff", () => {
     it(name, async () => {
       const r = await compareNetwork(value);
       for (const op of r.ops) covered.add(op);
+      for (const op of r.differentiated) differentiated.add(op);
       if (process.env.DIFFIT_VERBOSE) console.log(name, r.worst, r.worstName, r.lossError);
       expect(r.lossError, "loss").toBeLessThan(1e-5);
       expect(r.worst, `worst gradient: ${r.worstName}`).toBeLessThan(TOLERANCE);
@@ -217,37 +249,39 @@ describe("network gradients match tfjs autodiff", () => {
   });
 });
 
-/** One ONNX node with float inputs; loss = Σ out·R for a fixed random R. */
-async function compareOp(
-  op: string,
+/** One tensor-tier node with float inputs; loss = Σ out·R for a fixed random R. */
+async function compareOp<K extends TensorOpKind>(
+  op: K,
   ins: { shape: number[]; positive?: boolean }[],
   reference: (...xs: tf.Tensor[]) => tf.Tensor,
-  attrs: Record<string, number | number[]> = {},
-  extraInputs: (b: OnnxGraphBuilder) => string[] = () => [],
+  attrs: TensorOpAttrs[K] = {} as TensorOpAttrs[K],
+  extraInputs: (b: TensorGraph) => string[] = () => [],
   /** Put the extra inputs first (Where's condition). */
   extraFirst = false,
 ): Promise<number> {
   const rng = new Rng(3, op);
-  const b = new OnnxGraphBuilder();
+  const b = new TensorGraph();
   const values = ins.map((s) =>
     Float32Array.from({ length: s.shape.reduce((a, d) => a * d, 1) }, () =>
       s.positive ? 0.5 + Math.abs(rng.normal()) : rng.normal(),
     ),
   );
-  const names = ins.map((_, i) => b.reserve(`in${i}`));
-  const shapes = new Map<string, Dims>(ins.map((s, i) => [names[i] ?? "", s.shape]));
+  const names = ins.map((s, i) => b.input(`in${i}`, s.shape));
   const extra = extraInputs(b);
-  const y = b.op(op, extraFirst ? [...extra, ...names] : [...names, ...extra], "y", attrs);
+  const y = (b.op as (op: K, ins: string[], hint: string, attrs: TensorOpAttrs[K]) => string)(
+    op,
+    extraFirst ? [...extra, ...names] : [...names, ...extra],
+    "y",
+    attrs,
+  );
   const ref = tf.tidy(() => reference(...values.map((v, i) => tf.tensor(v, ins[i]?.shape))).shape);
   const r = Float32Array.from({ length: ref.reduce((a, d) => a * d, 1) }, () => rng.normal());
   const loss = b.op("ReduceSum", [b.op("Mul", [y, b.constant(Array.from(r), ref)], "weighted")], "loss", {
     keepdims: 0,
   });
-  const { grads } = appendBackward(b, loss, names, shapes);
-  const outputs = names.map((n) => {
-    b.nodes.push({ opType: "Identity", input: [grads.get(n) ?? ""], output: [`d${n}`], name: `d${n}` });
-    return `d${n}`;
-  });
+  const backward = appendBackward(b, loss, names);
+  for (const k of backward.differentiated) differentiated.add(k);
+  const outputs = names.map((n) => b.alias(backward.grads.get(n) ?? "", `d${n}`));
   const info = (name: string, dims: readonly number[]) => ({
     name,
     type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
@@ -257,19 +291,26 @@ async function compareOp(
     opsetImport: [{ domain: "", version: 17 }],
     graph: {
       name: op,
-      node: b.nodes,
+      node: renderNodes(b, 17),
       input: names.map((n, i) => info(n, ins[i]?.shape ?? [])),
       output: outputs.map((n, i) => info(n, ins[i]?.shape ?? [])),
-      initializer: b.initializers.map((i) => b.tensorProto(i)),
+      initializer: b.initializers.map((i) => tensorProto(i)),
     },
   }).finish();
   const session = await ort.InferenceSession.create(bytes);
-  const out = await session.run(
+  const onnxOut = await session.run(
     Object.fromEntries(
       names.map((n, i) => [n, new ort.Tensor("float32", values[i] ?? new Float32Array(), ins[i]?.shape)]),
     ),
   );
   await session.release();
+  const tfjsOut = tf.tidy(() =>
+    runTensorGraph(
+      b,
+      Object.fromEntries(names.map((n, i) => [n, tf.tensor(values[i] ?? new Float32Array(), ins[i]?.shape)])),
+      outputs,
+    ).map((t) => t.dataSync() as Float32Array),
+  );
   const expected = tf.tidy(() =>
     tf
       .grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(reference(...xs), tf.tensor(r, ref))))(
@@ -279,16 +320,17 @@ async function compareOp(
   );
   let worst = 0;
   outputs.forEach((name, i) => {
-    const a = out[name]?.data as Float32Array;
     const e = expected[i] ?? new Float32Array();
     const scale = e.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const diff = e.reduce((m, v, j) => Math.max(m, Math.abs(v - (a[j] ?? Number.NaN))), 0);
-    worst = Math.max(worst, diff / scale);
+    for (const a of [onnxOut[name]?.data as Float32Array, tfjsOut[i] ?? new Float32Array()]) {
+      const diff = e.reduce((m, v, j) => Math.max(m, Math.abs(v - (a[j] ?? Number.NaN))), 0);
+      worst = Math.max(worst, diff / scale);
+    }
   });
   return worst;
 }
 
-describe("single ONNX op rules match tf.grads", () => {
+describe("single tensor-op rules match tf.grads, on onnxruntime and on tfjs", () => {
   const bin = [{ shape: [2, 3, 4] }, { shape: [3, 1] }];
   const cases: [string, () => Promise<number>][] = [
     ["Sub [2,3,4] − [3,1]", () => compareOp("Sub", bin, (a, b) => tf.sub(a as tf.Tensor, b as tf.Tensor))],
@@ -377,6 +419,86 @@ describe("single ONNX op rules match tf.grads", () => {
           true,
         ),
     ],
+    ["Identity", () => compareOp("Identity", [{ shape: [3, 5] }], (a) => tf.clone(a as tf.Tensor))],
+    [
+      "Cast float → float",
+      () => compareOp("Cast", [{ shape: [3, 5] }], (a) => tf.clone(a as tf.Tensor), { to: 1 }),
+    ],
+    [
+      "Sum [2,3,4] + [3,1] + [4]",
+      () =>
+        compareOp("Sum", [{ shape: [2, 3, 4] }, { shape: [3, 1] }, { shape: [4] }], (a, b, c) =>
+          tf.add(tf.add(a as tf.Tensor, b as tf.Tensor), c as tf.Tensor),
+        ),
+    ],
+    [
+      "Gemm transA, transB [4,3]ᵀ·[5,4]ᵀ",
+      () =>
+        compareOp(
+          "Gemm",
+          [{ shape: [4, 3] }, { shape: [5, 4] }],
+          (a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, true, true),
+          { transA: 1, transB: 1 },
+        ),
+    ],
+    [
+      "Gemm transA [4,3]ᵀ·[4,5]",
+      () =>
+        compareOp(
+          "Gemm",
+          [{ shape: [4, 3] }, { shape: [4, 5] }],
+          (a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, true, false),
+          { transA: 1 },
+        ),
+    ],
+    [
+      "ReduceSumSquare axes [0, 2] keepdims 1",
+      () =>
+        compareOp(
+          "ReduceSumSquare",
+          [{ shape: [2, 3, 4] }],
+          (a) => tf.sum(tf.square(a as tf.Tensor), [0, 2], true),
+          { keepdims: 1 },
+          (b) => [b.ints([0, 2])],
+        ),
+    ],
+    [
+      "Unsqueeze axes [0, 3]",
+      () =>
+        compareOp(
+          "Unsqueeze",
+          [{ shape: [2, 3] }],
+          (a) => tf.reshape(a as tf.Tensor, [1, 2, 3, 1]),
+          {},
+          (b) => [b.ints([0, 3])],
+        ),
+    ],
+    [
+      "Expand [3,1] to [2,3,4]",
+      () =>
+        compareOp(
+          "Expand",
+          [{ shape: [3, 1] }],
+          (a) => tf.broadcastTo(a as tf.Tensor, [2, 3, 4]),
+          {},
+          (b) => [b.ints([2, 3, 4])],
+        ),
+    ],
+    [
+      "Pad [2,3] by (1, 0 | 2, 1)",
+      () =>
+        compareOp(
+          "Pad",
+          [{ shape: [2, 3] }],
+          (a) =>
+            tf.pad(a as tf.Tensor, [
+              [1, 2],
+              [0, 1],
+            ]),
+          {},
+          (b) => [b.ints([1, 0, 2, 1])],
+        ),
+    ],
     [
       "Gather 2-D indices on axis 0 (repeats)",
       () =>
@@ -405,4 +527,9 @@ describe("single ONNX op rules match tf.grads", () => {
       expect(await run()).toBeLessThan(TOLERANCE);
     });
   }
+  it("every VJP rule that passes a gradient has run against tfjs autodiff", () => {
+    const rules = VJP_RULES as Record<TensorOpKind, unknown>;
+    const withGradient = (Object.keys(rules) as TensorOpKind[]).filter((k) => rules[k] !== noGradient);
+    expect(withGradient.filter((k) => !differentiated.has(k))).toEqual([]);
+  });
 });

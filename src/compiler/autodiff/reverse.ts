@@ -1,15 +1,15 @@
-// Reverse-mode differentiation of an ONNX graph under construction: walks the forward nodes
-// backwards from a scalar loss, asks each node's VJP rule for its input gradients, and sums the
-// contributions a value receives from its several uses (one Sum node). Only values that depend
-// on a `wrt` input are differentiated, so data inputs and constants cost nothing.
-import type { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
-import type { NodeProto } from "../emit/onnx/proto.ts";
-import { VJP_RULES } from "./rules/index.ts";
-import { type Dims, ShapeTable } from "./shapes.ts";
+// Reverse-mode differentiation of a tensor-tier graph under construction: walks the forward
+// nodes backwards from a scalar loss, asks each node's VJP rule (written in tensor ops) for its
+// input gradients, and sums the contributions a value receives from its several uses (one Sum
+// node). The result is more tensor IR in the same graph. Only values that depend on a `wrt`
+// value are differentiated, so data inputs and constants cost nothing.
+import type { TensorGraph } from "../tensor/graph.ts";
+import type { TensorNode, TensorOpKind } from "../tensor/ops.ts";
+import { vjpOf } from "./rules/index.ts";
 import type { Grad, Slot, VjpContext } from "./vjp.ts";
 
 /** Slots as one dense gradient: a Concat when they fill the axis exactly, else padded each. */
-function joinSlots(b: OnnxGraphBuilder, slots: readonly Slot[], hint: string): string[] {
+function joinSlots(b: TensorGraph, slots: readonly Slot[], hint: string): string[] {
   const [first] = slots;
   if (!first) return [];
   const size = first.dims[first.axis] ?? 1;
@@ -32,38 +32,37 @@ function joinSlots(b: OnnxGraphBuilder, slots: readonly Slot[], hint: string): s
 export interface BackwardResult {
   /** Gradient value of each `wrt` name (a zero constant where the loss does not depend on it). */
   grads: Map<string, string>;
-  shapes: ShapeTable;
+  /** The ops whose VJP rules built the backward pass. */
+  differentiated: Set<TensorOpKind>;
 }
 
 /** Values computed from any of `wrt`, in the order of the forward nodes; `frozen` values stop it. */
 function dependents(
-  nodes: readonly NodeProto[],
+  nodes: readonly TensorNode[],
   wrt: Iterable<string>,
   frozen: ReadonlySet<string>,
 ): Set<string> {
   const live = new Set(wrt);
   for (const n of nodes) {
-    if ((n.input ?? []).some((i) => live.has(i)))
-      for (const o of n.output ?? []) if (!frozen.has(o)) live.add(o);
+    if (n.inputs.some((i) => live.has(i))) for (const o of n.outputs) if (!frozen.has(o)) live.add(o);
   }
   return live;
 }
 
 /**
  * Appends the backward pass of `loss` (a scalar value) to `b` and returns d loss / d w for each
- * name in `wrt` (graph inputs). `inputShapes` gives the static shape of every graph input.
+ * value name in `wrt` (graph inputs, or values computed from them only).
  */
 export function appendBackward(
-  b: OnnxGraphBuilder,
+  b: TensorGraph,
   loss: string,
   wrt: readonly string[],
-  inputShapes: ReadonlyMap<string, Dims>,
   /** Stop-gradient: values treated as constants (e.g. ADM's ε̂ inside its VB term). */
   frozen: ReadonlySet<string> = new Set(),
 ): BackwardResult {
   const forward = [...b.nodes];
-  const shapes = new ShapeTable(b, inputShapes);
-  const ctx: VjpContext = { b, shapes, declare: (name, dims) => shapes.declare(name, dims) };
+  const ctx: VjpContext = { b };
+  const differentiated = new Set<TensorOpKind>();
   const live = dependents(forward, wrt, frozen);
   const parts = new Map<string, Grad[]>([[loss, [b.constant([1], [])]]]);
   const totals = new Map<string, string>();
@@ -86,18 +85,13 @@ export function appendBackward(
     return sum;
   };
   for (const node of forward.reverse()) {
-    const grads = (node.output ?? []).map(total);
+    const grads = node.outputs.map(total);
     if (grads.every((g) => g === undefined)) continue;
-    const needs = (node.input ?? []).map((i) => live.has(i));
+    const needs = node.inputs.map((i) => live.has(i));
     if (!needs.some(Boolean)) continue;
-    const rule = VJP_RULES[node.opType ?? ""];
-    if (!rule) {
-      throw new Error(
-        `no VJP rule for ONNX ${node.opType} (node ${node.name}); add one in src/compiler/autodiff/rules/`,
-      );
-    }
-    const ins = rule(node, grads, needs, ctx);
-    (node.input ?? []).forEach((name, i) => {
+    const ins = vjpOf(node, grads, needs, ctx);
+    differentiated.add(node.op);
+    node.inputs.forEach((name, i) => {
       const g = ins[i];
       if (!needs[i] || g === undefined) return;
       const list = parts.get(name) ?? [];
@@ -108,8 +102,8 @@ export function appendBackward(
   const out = new Map<string, string>();
   for (const w of wrt) {
     const g = total(w);
-    const dims = inputShapes.get(w) ?? [];
+    const dims = b.dims(w);
     out.set(w, g ?? b.constant(new Array(dims.reduce((a, d) => a * d, 1)).fill(0), [...dims]));
   }
-  return { grads: out, shapes };
+  return { grads: out, differentiated };
 }

@@ -1,15 +1,14 @@
-// The contract of a vector-Jacobian rule: given a forward ONNX node and the gradients of its
-// outputs, emit ONNX nodes computing the gradients of the inputs that need one. Rules are pure
-// graph construction; static shapes come from the ShapeTable of the forward graph.
-import type { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
-import type { NodeProto } from "../emit/onnx/proto.ts";
-import type { Dims, ShapeTable } from "./shapes.ts";
+// The contract of a vector-Jacobian rule: given a forward tensor-tier node and the gradients of
+// its outputs, build tensor-tier nodes computing the gradients of the inputs that need one. The
+// backward pass is therefore tensor IR itself and is rendered by the same emitters as the
+// forward. Static shapes and constant operands come from the graph.
+import type { TensorGraph } from "../tensor/graph.ts";
+import type { Dims, TensorNodeOf, TensorOpKind } from "../tensor/ops.ts";
+
+export type { Dims };
 
 export interface VjpContext {
-  readonly b: OnnxGraphBuilder;
-  readonly shapes: ShapeTable;
-  /** Records the shape of a value a rule creates, for rules that read it later (LayerNorm stats). */
-  declare(name: string, dims: Dims): void;
+  readonly b: TensorGraph;
 }
 
 /**
@@ -30,14 +29,31 @@ export type Grad = string | Slot;
  * Gradients of the node's inputs, in input order; `undefined` where none is needed (needs[i]
  * false) or where the input does not influence the outputs (an index, a shape).
  */
-export type VjpRule = (
-  node: NodeProto,
+export type VjpRule<K extends TensorOpKind> = (
+  node: TensorNodeOf<K>,
   grads: readonly (string | undefined)[],
   needs: readonly boolean[],
   ctx: VjpContext,
 ) => (Grad | undefined)[];
 
-/** ReduceSum over `axes` (opset ≥ 13 takes them as an input). */
+/** Input `i` of a node (throws when it is absent). */
+export function arg(node: { inputs: readonly string[]; name: string }, i: number): string {
+  const v = node.inputs[i];
+  if (!v) throw new Error(`${node.name} has no input ${i}`);
+  return v;
+}
+
+/** Output `i` of a node. */
+export function out(node: { outputs: readonly string[]; name: string }, i = 0): string {
+  const v = node.outputs[i];
+  if (v === undefined) throw new Error(`${node.name} has no output ${i}`);
+  return v;
+}
+
+/** The name prefix of a node's gradient values. */
+export const gradHint = (node: { outputs: readonly string[]; name: string }) => `${out(node)}/grad`;
+
+/** ReduceSum over `axes` (axes as a constant input). */
 export function reduceSum(ctx: VjpContext, x: string, axes: readonly number[], keep: boolean, hint: string) {
   return ctx.b.op("ReduceSum", [x, ctx.b.ints([...axes])], hint, { keepdims: keep ? 1 : 0 });
 }
@@ -68,3 +84,6 @@ export const gradOf = (grads: readonly (string | undefined)[], i = 0): string =>
   if (g === undefined) throw new Error("a VJP rule ran without an output gradient");
   return g;
 };
+
+/** No gradient flows through the op (comparisons, index arithmetic, casts to integers). */
+export const noGradient = () => [];

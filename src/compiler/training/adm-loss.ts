@@ -6,8 +6,9 @@
 //   (IDDPM §3.1, ADM `_vb_terms_bpd`).
 // The timestep draw t is made in JS; its per-sample schedule constants come in as [B] inputs
 // (ADM_INPUTS), as the tfjs trainer reads them from the same float64 tables.
-import type { Val } from "../emit/onnx/context.ts";
+
 import type { DiffusionConfig } from "../schema/sections.ts";
+import type { Val } from "../tensor/lower-context.ts";
 import { lowerForward } from "./forward.ts";
 import type { LossContext, LossGraph } from "./loss-context.ts";
 

@@ -2,8 +2,9 @@
 // same in tfjs): noisy = x + σ·n, D = c_skip·noisy + c_out·F(c_in·noisy; c_noise),
 // loss = mean of λ(σ)·(D − x)² with λ = 1/c_out², for the EDM, VP and VE preconditionings of
 // EDM Table 1. Input: sigma [B].
-import type { Val } from "../emit/onnx/context.ts";
+
 import type { DiffusionConfig } from "../schema/sections.ts";
+import type { Val } from "../tensor/lower-context.ts";
 import { lowerForward } from "./forward.ts";
 import type { LossContext, LossGraph } from "./loss-context.ts";
 

@@ -3,9 +3,10 @@
 // loss binds preconditioned values), and dropout as a product with a mask the caller supplies
 // as a graph input (drawn in JS by the tfjs trainer's own seeded generator, so both engines
 // drop the same units).
-import type { LowerContext, Val } from "../emit/onnx/context.ts";
-import { lowerOnnx } from "../emit/onnx/lower.ts";
+
 import type { Graph, NodeOf } from "../ir/types.ts";
+import type { LowerContext, Val } from "../tensor/lower-context.ts";
+import { lowerToTensors } from "../tensor/lower-model.ts";
 import { groupNormForTraining } from "./lowerings.ts";
 
 /** The graph input holding the scaled keep-mask (0 or 1/(1 − rate)) of a dropout node, channels-last. */
@@ -38,7 +39,7 @@ export function lowerForward(
       continue;
     }
     values[node.id] =
-      node.op === "group-norm" ? groupNormForTraining(node, ins, ctx) : lowerOnnx(node, ins, ctx);
+      node.op === "group-norm" ? groupNormForTraining(node, ins, ctx) : lowerToTensors(node, ins, ctx);
   }
   const out = values[graph.outputs.out ?? -1];
   if (!out) throw new Error(`${graph.name} has no lowered output`);

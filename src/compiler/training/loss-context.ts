@@ -1,13 +1,13 @@
 // What a diffusion loss needs to build its part of the training graph: the builder, the
 // parameter-input lowering context, the network, the batch, and a way to add graph inputs.
-import type { Dims } from "../autodiff/shapes.ts";
-import type { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
 import type { Graph } from "../ir/types.ts";
+import type { TensorGraph } from "../tensor/graph.ts";
+import type { Dims } from "../tensor/ops.ts";
 import type { DropoutMask } from "./forward.ts";
 import type { ParamInputContext } from "./param-inputs.ts";
 
 export interface LossContext {
-  b: OnnxGraphBuilder;
+  b: TensorGraph;
   ctx: ParamInputContext;
   graph: Graph;
   batch: number;

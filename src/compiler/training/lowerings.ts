@@ -2,9 +2,10 @@
 // equal form differentiates cheaper: GroupNorm as one LayerNormalization over each (sample,
 // group) row, whose VJP reuses the op's saved statistics, instead of a mean/variance chain of
 // nine ops that the reverse pass would differentiate one by one. Same math as
-// emit/onnx/lower.ts: statistics over C/G channels × H × W, then a per-channel affine.
-import type { LowerContext, Val } from "../emit/onnx/context.ts";
+// tensor/lower-model.ts: statistics over C/G channels × H × W, then a per-channel affine.
+
 import type { NodeOf } from "../ir/types.ts";
+import type { LowerContext, Val } from "../tensor/lower-context.ts";
 
 export function groupNormForTraining(n: NodeOf<"group-norm">, ins: Val[], ctx: LowerContext): Val {
   const b = ctx.b;

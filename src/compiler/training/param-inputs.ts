@@ -2,9 +2,10 @@
 // graph takes the weights as state and returns updated ones, so the layout changes the
 // inference emitter bakes into initializers (OIHW for Conv, [C, 1, 1] for GroupNorm) become
 // ops on the input here, and the reverse pass differentiates through them.
-import { LowerContext, type WeightForm } from "../emit/onnx/context.ts";
-import type { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
+
 import type { NodeOf, OpKind } from "../ir/types.ts";
+import type { TensorGraph } from "../tensor/graph.ts";
+import { LowerContext, type WeightForm } from "../tensor/lower-context.ts";
 
 /** The graph input holding a parameter's current value. */
 export const paramInput = (name: string) => `w:${name}`;
@@ -13,7 +14,7 @@ export class ParamInputContext extends LowerContext {
   private readonly forms = new Map<string, string>();
 
   constructor(
-    b: OnnxGraphBuilder,
+    b: TensorGraph,
     opset: number,
     private readonly paramShapes: ReadonlyMap<string, readonly number[]>,
   ) {

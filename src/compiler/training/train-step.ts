@@ -11,11 +11,12 @@
 // For micro-batches the step is emitted in two parts (TrainStepOptions.part): "gradients" (one
 // micro-batch's loss and grad:<p>) and "update" (the rest, from averaged grad:<p> inputs).
 import { appendBackward } from "../autodiff/reverse.ts";
-import type { Dims } from "../autodiff/shapes.ts";
-import { OnnxGraphBuilder } from "../emit/onnx/graph-builder.ts";
 import { DataType, irVersionFor, type ModelProto, onnx, type ValueInfoProto } from "../emit/onnx/proto.ts";
+import { renderNodes, tensorProto } from "../emit/onnx/render.ts";
 import type { Graph, NodeOf, ParamDef } from "../ir/types.ts";
 import type { DiffusionConfig } from "../schema/sections.ts";
+import { TensorGraph } from "../tensor/graph.ts";
+import type { TensorOpKind } from "../tensor/ops.ts";
 import { admLossGraph } from "./adm-loss.ts";
 import { edmLossGraph } from "./edm-loss.ts";
 import type { LossContext } from "./loss-context.ts";
@@ -61,6 +62,10 @@ export interface TrainStepGraph {
   nodeCount: number;
   /** One mask input per dropout node with rate > 0. */
   dropouts: DropoutInput[];
+  /** The step as tensor-tier IR, before rendering (runnable on tfjs by runTensorGraph). */
+  tensors: TensorGraph;
+  /** The tensor ops the backward pass differentiated (their VJP rules ran). */
+  differentiated: ReadonlySet<TensorOpKind>;
 }
 
 /** A dropout mask input: the tfjs trainer's mask for IR node `node`, channels-last [B, ...]. */
@@ -91,7 +96,7 @@ export function trainStepUnsupported(graph: Graph): string | undefined {
 export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: TrainStepOptions): TrainStepGraph {
   const unsupported = trainStepUnsupported(graph);
   if (unsupported) throw new Error(unsupported);
-  const b = new OnnxGraphBuilder();
+  const b = new TensorGraph();
   const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
   const ctx = new ParamInputContext(b, TRAIN_STEP_OPSET, shapes);
   const xNode = graph.nodes[graph.inputs.x ?? -1];
@@ -104,10 +109,8 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
   const fixed = graph.params.filter((p) => !p.trainable);
 
   const inputs: ValueInfoProto[] = [];
-  const inputShapes = new Map<string, Dims>();
   const declare = (name: string, dims: readonly number[], type: number = DataType.FLOAT) => {
-    inputs.push(valueInfo(b.reserve(name), type, dims));
-    inputShapes.set(name, dims);
+    inputs.push(valueInfo(b.input(name, dims), type, dims));
     return name;
   };
   const part = o.part ?? "step";
@@ -131,11 +134,12 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
 
   const outputs: ValueInfoProto[] = [];
   const emit = (value: string, name: string, dims: readonly number[]) => {
-    b.nodes.push({ opType: "Identity", input: [value], output: [b.reserve(name)], name: `${name}/out` });
+    b.alias(value, name);
     outputs.push(valueInfo(name, DataType.FLOAT, dims));
   };
   const dropouts: DropoutInput[] = [];
   let gradOf: (p: ParamDef) => string;
+  let differentiated = new Set<TensorOpKind>();
   if (forward) {
     const dropoutMask = (node: NodeOf<"dropout">) => {
       const dims = [B, ...node.out.shape.slice(1).map(Number)];
@@ -147,7 +151,9 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     const { loss, frozen } =
       diffusion.kind === "edm" ? edmLossGraph(lossCtx, diffusion) : admLossGraph(lossCtx, diffusion);
     const wrt = trainable.map((p) => stateNames.w(p.name));
-    const { grads } = appendBackward(b, loss, wrt, inputShapes, frozen);
+    const backward = appendBackward(b, loss, wrt, frozen);
+    const { grads } = backward;
+    differentiated = backward.differentiated;
     gradOf = (p: ParamDef) => grads.get(stateNames.w(p.name)) ?? "";
     emit(loss, "loss", []);
     if (part === "gradients" || o.exposeGradients)
@@ -164,10 +170,10 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     producerName: "diffit",
     graph: {
       name: `${graph.name}-train-${part}`,
-      node: b.nodes,
+      node: renderNodes(b, TRAIN_STEP_OPSET),
       input: inputs,
       output: outputs,
-      initializer: b.initializers.map((i) => b.tensorProto(i)),
+      initializer: b.initializers.map((i) => tensorProto(i)),
     },
   };
   return {
@@ -178,12 +184,14 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     conditional,
     nodeCount: b.nodes.length,
     dropouts,
+    tensors: b,
+    differentiated,
   };
 }
 
 /** Clipping, Adam/AdamW and the EMA on gradients `gradOf`, emitting grad_norm and next:<state>. */
 function appendUpdate(
-  b: OnnxGraphBuilder,
+  b: TensorGraph,
   trainable: readonly ParamDef[],
   gradOf: (p: ParamDef) => string,
   o: TrainStepOptions,

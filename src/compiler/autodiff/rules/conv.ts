@@ -6,10 +6,9 @@
 //   ConvTranspose: dx = Conv(g, W)
 //                  dW = Σ over the batch of x · (g's strided window at each kernel tap)
 // where ᵀ swaps the batch and channel axes.
-import type { NodeProto } from "../../emit/onnx/proto.ts";
-import { attrInt, attrInts, input, output } from "../onnx-attrs.ts";
-import type { Dims } from "../shapes.ts";
-import { gradOf, reduceSum, type VjpContext, type VjpRule } from "../vjp.ts";
+import type { TensorNodeOf } from "../../tensor/ops.ts";
+import { arg, type Dims, gradOf, out, reduceSum, type VjpContext } from "../vjp.ts";
+import type { VjpRules } from "./table.ts";
 
 interface Geometry {
   kernel: number;
@@ -17,14 +16,15 @@ interface Geometry {
   pad: number;
 }
 
-function geometry(node: NodeProto, ctx: VjpContext): Geometry {
-  const w = ctx.shapes.get(input(node, 1));
-  const kernel = attrInts(node, "kernel_shape")?.[0] ?? w[2] ?? 1;
-  const stride = attrInts(node, "strides")?.[0] ?? 1;
-  const pads = attrInts(node, "pads") ?? [0, 0, 0, 0];
-  const dil = attrInts(node, "dilations") ?? [1, 1];
-  if (attrInt(node, "group", 1) !== 1 || dil.some((d) => d !== 1) || new Set(pads).size > 1) {
-    throw new Error(`no VJP for grouped, dilated or asymmetrically padded ${node.opType} (${node.name})`);
+function geometry(node: TensorNodeOf<"Conv" | "ConvTranspose">, ctx: VjpContext): Geometry {
+  const w = ctx.b.dims(arg(node, 1));
+  const a = node.attrs;
+  const kernel = a.kernel_shape?.[0] ?? w[2] ?? 1;
+  const stride = a.strides?.[0] ?? 1;
+  const pads = a.pads ?? [0, 0, 0, 0];
+  const dil = a.dilations ?? [1, 1];
+  if ((a.group ?? 1) !== 1 || dil.some((d) => d !== 1) || new Set(pads).size > 1) {
+    throw new Error(`no VJP for grouped, dilated or asymmetrically padded ${node.op} (${node.name})`);
   }
   return { kernel, stride, pad: pads[0] ?? 0 };
 }
@@ -93,9 +93,9 @@ export const CONV_VJPS = {
   Conv: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
     const geo = geometry(node, ctx);
-    const h = `${output(node)}/grad`;
-    const [, , H = 1] = ctx.shapes.get(input(node, 0));
-    const [, , oh = 1] = ctx.shapes.get(output(node));
+    const h = `${out(node)}/grad`;
+    const [, , H = 1] = ctx.b.dims(arg(node, 0));
+    const [, , oh = 1] = ctx.b.dims(out(node));
     const p = geo.pad;
     const outPad = H - ((oh - 1) * geo.stride - 2 * p + geo.kernel);
     let dx: string | undefined;
@@ -108,7 +108,7 @@ export const CONV_VJPS = {
         [k],
         "int64",
       );
-      const swapped = swapNC(ctx, input(node, 1), `${h}/wT`);
+      const swapped = swapNC(ctx, arg(node, 1), `${h}/wT`);
       const flipped = ctx.b.op(
         "Gather",
         [ctx.b.op("Gather", [swapped, reversed], `${h}/w_flip_h`, { axis: 2 }), reversed],
@@ -118,7 +118,7 @@ export const CONV_VJPS = {
       const q = k - 1 - p;
       dx = ctx.b.op("Conv", [g, flipped], `${h}/dx`, { pads: [q, q, q, q] });
     } else if (needs[0]) {
-      dx = ctx.b.op("ConvTranspose", [g, input(node, 1)], `${h}/dx`, {
+      dx = ctx.b.op("ConvTranspose", [g, arg(node, 1)], `${h}/dx`, {
         kernel_shape: [geo.kernel, geo.kernel],
         strides: [geo.stride, geo.stride],
         pads: [p, p, p, p],
@@ -127,13 +127,7 @@ export const CONV_VJPS = {
     }
     // Conv weights are [O, C, k, k]: the dilated conv yields [C, O, k, k], swapped back.
     const dw = needs[1]
-      ? weightGrad(
-          ctx,
-          [input(node, 0), ctx.shapes.get(input(node, 0))],
-          [g, ctx.shapes.get(output(node))],
-          geo,
-          `${h}/dw`,
-        )
+      ? weightGrad(ctx, [arg(node, 0), ctx.b.dims(arg(node, 0))], [g, ctx.b.dims(out(node))], geo, `${h}/dw`)
       : undefined;
     const db = needs[2] ? biasGrad(ctx, g, `${h}/db`) : undefined;
     return [dx, dw, db];
@@ -141,10 +135,10 @@ export const CONV_VJPS = {
   ConvTranspose: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
     const geo = geometry(node, ctx);
-    const h = `${output(node)}/grad`;
+    const h = `${out(node)}/grad`;
     const p = geo.pad;
     const dx = needs[0]
-      ? ctx.b.op("Conv", [g, input(node, 1)], `${h}/dx`, {
+      ? ctx.b.op("Conv", [g, arg(node, 1)], `${h}/dx`, {
           kernel_shape: [geo.kernel, geo.kernel],
           strides: [geo.stride, geo.stride],
           pads: [p, p, p, p],
@@ -152,15 +146,9 @@ export const CONV_VJPS = {
       : undefined;
     // ConvTranspose weights are [I, O, k, k]: the dilated conv of gᵀ by xᵀ yields [O, I, k, k].
     const dw = needs[1]
-      ? weightGrad(
-          ctx,
-          [g, ctx.shapes.get(output(node))],
-          [input(node, 0), ctx.shapes.get(input(node, 0))],
-          geo,
-          `${h}/dw`,
-        )
+      ? weightGrad(ctx, [g, ctx.b.dims(out(node))], [arg(node, 0), ctx.b.dims(arg(node, 0))], geo, `${h}/dw`)
       : undefined;
     const db = needs[2] ? biasGrad(ctx, g, `${h}/db`) : undefined;
     return [dx, dw, db];
   },
-} satisfies Record<string, VjpRule>;
+} satisfies VjpRules;

@@ -1,34 +1,40 @@
-// VJPs of elementwise ONNX ops. Binary ops broadcast, so each input gradient is summed back to
+// VJPs of the elementwise tensor ops. Binary ops broadcast, so each input gradient is summed back to
 // that input's shape. Unary rules reuse the forward output where it is cheaper (σ, tanh, √).
-import type { NodeProto } from "../../emit/onnx/proto.ts";
-import { attrString, input, output } from "../onnx-attrs.ts";
-import { gradOf, sumTo, type VjpContext, type VjpRule } from "../vjp.ts";
+import type { TensorNode } from "../../tensor/ops.ts";
+import { arg, gradOf, gradHint as hint, noGradient, out, sumTo, type VjpContext } from "../vjp.ts";
+import type { VjpRules } from "./table.ts";
 
 /** Sums each input's raw gradient (shaped like the output) down to that input's shape. */
-function unbroadcast(node: NodeProto, raw: (string | undefined)[], ctx: VjpContext): (string | undefined)[] {
-  const out = ctx.shapes.get(output(node));
+function unbroadcast(node: TensorNode, raw: (string | undefined)[], ctx: VjpContext): (string | undefined)[] {
+  const dims = ctx.b.dims(out(node));
   return raw.map((g, i) =>
-    g === undefined ? undefined : sumTo(ctx, g, out, ctx.shapes.get(input(node, i)), `${output(node)}/d${i}`),
+    g === undefined ? undefined : sumTo(ctx, g, dims, ctx.b.dims(arg(node, i)), `${out(node)}/d${i}`),
   );
 }
 
 const unary =
-  (local: (node: NodeProto, g: string, ctx: VjpContext) => string): VjpRule =>
-  (node, grads, needs, ctx) =>
+  (local: (node: TensorNode, g: string, ctx: VjpContext) => string) =>
+  (node: TensorNode, grads: readonly (string | undefined)[], needs: readonly boolean[], ctx: VjpContext) =>
     needs[0] ? [local(node, gradOf(grads), ctx)] : [];
 
-const hint = (node: NodeProto) => `${output(node)}/grad`;
+/** Sums (Add, Sum): every input gets g, summed back over its broadcast axes. */
+function toEveryInput(
+  node: TensorNode,
+  grads: readonly (string | undefined)[],
+  needs: readonly boolean[],
+  ctx: VjpContext,
+) {
+  const g = gradOf(grads);
+  return unbroadcast(
+    node,
+    node.inputs.map((_, i) => (needs[i] ? g : undefined)),
+    ctx,
+  );
+}
 
 export const ELEMENTWISE_VJPS = {
   Identity: unary((_n, g) => g),
-  Add: (node, grads, needs, ctx) => {
-    const g = gradOf(grads);
-    return unbroadcast(
-      node,
-      (node.input ?? []).map((_, i) => (needs[i] ? g : undefined)),
-      ctx,
-    );
-  },
+  Add: toEveryInput,
   Sub: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
     const neg = needs[1] ? ctx.b.op("Neg", [g], `${hint(node)}/neg`) : undefined;
@@ -36,7 +42,7 @@ export const ELEMENTWISE_VJPS = {
   },
   Mul: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
-    const [a, b] = [input(node, 0), input(node, 1)];
+    const [a, b] = [arg(node, 0), arg(node, 1)];
     return unbroadcast(
       node,
       [
@@ -49,21 +55,25 @@ export const ELEMENTWISE_VJPS = {
   // y = a / b: da = g / b, db = −g·y / b.
   Div: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
-    const b = input(node, 1);
+    const b = arg(node, 1);
     const gOverB = ctx.b.op("Div", [g, b], `${hint(node)}/da`);
     const db = needs[1]
-      ? ctx.b.op("Neg", [ctx.b.op("Mul", [gOverB, output(node)], `${hint(node)}/gy`)], `${hint(node)}/db`)
+      ? ctx.b.op("Neg", [ctx.b.op("Mul", [gOverB, out(node)], `${hint(node)}/gy`)], `${hint(node)}/db`)
       : undefined;
     return unbroadcast(node, [needs[0] ? gOverB : undefined, db], ctx);
   },
+  // Σ of its inputs, like Add.
+  Sum: toEveryInput,
   // Comparisons pass no gradient (their outputs are booleans).
-  Greater: () => [],
-  Less: () => [],
-  GreaterOrEqual: () => [],
+  Greater: noGradient,
+  Less: noGradient,
+  GreaterOrEqual: noGradient,
+  // Float to float passes g unchanged; casts to integers carry no gradient.
+  Cast: (node, grads, needs) => (needs[0] && node.attrs.to === 1 ? [gradOf(grads)] : []),
   // Where(c, a, b): g flows to a where c holds and to b elsewhere.
   Where: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
-    const cond = input(node, 0);
+    const cond = arg(node, 0);
     const zero = ctx.b.scalar(0);
     const h = hint(node);
     return unbroadcast(
@@ -78,10 +88,10 @@ export const ELEMENTWISE_VJPS = {
   },
   // Max(a, b) as tfjs differentiates maximum: a takes g where a ≥ b, b where a < b.
   Max: (node, grads, needs, ctx) => {
-    if ((node.input ?? []).length !== 2)
-      throw new Error(`no VJP for a ${node.input?.length}-input Max (${node.name})`);
+    if (node.inputs.length !== 2)
+      throw new Error(`no VJP for a ${node.inputs.length}-input Max (${node.name})`);
     const g = gradOf(grads);
-    const [a, b] = [input(node, 0), input(node, 1)];
+    const [a, b] = [arg(node, 0), arg(node, 1)];
     const zero = ctx.b.scalar(0);
     const h = hint(node);
     const aWins = ctx.b.op("GreaterOrEqual", [a, b], `${h}/a_wins`);
@@ -97,31 +107,26 @@ export const ELEMENTWISE_VJPS = {
   Neg: unary((node, g, ctx) => ctx.b.op("Neg", [g], hint(node))),
   // y = √x: dx = g / (2y).
   Sqrt: unary((node, g, ctx) =>
-    ctx.b.op(
-      "Div",
-      [ctx.b.op("Mul", [g, ctx.b.scalar(0.5)], `${hint(node)}/half`), output(node)],
-      hint(node),
-    ),
+    ctx.b.op("Div", [ctx.b.op("Mul", [g, ctx.b.scalar(0.5)], `${hint(node)}/half`), out(node)], hint(node)),
   ),
   // y = σ(x): dx = g·y·(1 − y).
   Sigmoid: unary((node, g, ctx) => {
-    const y = output(node);
+    const y = out(node);
     const oneMinus = ctx.b.op("Sub", [ctx.b.scalar(1), y], `${hint(node)}/1my`);
     return ctx.b.op("Mul", [g, ctx.b.op("Mul", [y, oneMinus], `${hint(node)}/dy`)], hint(node));
   }),
   // y = tanh(x): dx = g·(1 − y²).
   Tanh: unary((node, g, ctx) => {
-    const y = output(node);
+    const y = out(node);
     const sq = ctx.b.op("Mul", [y, y], `${hint(node)}/y2`);
     return ctx.b.op("Mul", [g, ctx.b.op("Sub", [ctx.b.scalar(1), sq], `${hint(node)}/1my2`)], hint(node));
   }),
   // Gelu(approximate = tanh): y = ½x(1 + t), t = tanh(u), u = c₁x + c₂x³ with c₁ = √(2/π),
   // c₂ = 0.044715·c₁; dy/dx = ½(1 + t)·(1 + x(1 − t)(c₁ + 3c₂x²)), with t recomputed.
   Gelu: unary((node, g, ctx) => {
-    if (attrString(node, "approximate") !== "tanh") throw new Error(`no VJP for exact Gelu (${node.name})`);
     const b = ctx.b;
     const h = hint(node);
-    const x = input(node, 0);
+    const x = arg(node, 0);
     const c1 = Math.sqrt(2 / Math.PI);
     const c2 = 0.044715 * c1;
     const x2 = b.op("Mul", [x, x], `${h}/x2`);
@@ -145,16 +150,16 @@ export const ELEMENTWISE_VJPS = {
     const d = b.op("Mul", [halfOnePlusT, b.op("Add", [k, b.scalar(1)], `${h}/1pk`)], `${h}/dydx`);
     return b.op("Mul", [g, d], h);
   }),
-  Exp: unary((node, g, ctx) => ctx.b.op("Mul", [g, output(node)], hint(node))),
-  Log: unary((node, g, ctx) => ctx.b.op("Div", [g, input(node, 0)], hint(node))),
+  Exp: unary((node, g, ctx) => ctx.b.op("Mul", [g, out(node)], hint(node))),
+  Log: unary((node, g, ctx) => ctx.b.op("Div", [g, arg(node, 0)], hint(node))),
   Sin: unary((node, g, ctx) =>
-    ctx.b.op("Mul", [g, ctx.b.op("Cos", [input(node, 0)], `${hint(node)}/cos`)], hint(node)),
+    ctx.b.op("Mul", [g, ctx.b.op("Cos", [arg(node, 0)], `${hint(node)}/cos`)], hint(node)),
   ),
   Cos: unary((node, g, ctx) =>
     ctx.b.op(
       "Neg",
-      [ctx.b.op("Mul", [g, ctx.b.op("Sin", [input(node, 0)], `${hint(node)}/sin`)], `${hint(node)}/gs`)],
+      [ctx.b.op("Mul", [g, ctx.b.op("Sin", [arg(node, 0)], `${hint(node)}/sin`)], `${hint(node)}/gs`)],
       hint(node),
     ),
   ),
-} satisfies Record<string, VjpRule>;
+} satisfies VjpRules;

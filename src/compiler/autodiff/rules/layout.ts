@@ -1,57 +1,73 @@
-// VJPs of the ops that only move data: Transpose, Reshape, Unsqueeze, Concat, Slice, Gather,
-// and the resolution changes AveragePool and nearest Resize.
+// VJPs of the ops that only move data: Transpose, Reshape, Unsqueeze, Expand, Concat, Slice,
+// Pad, Gather, OneHot, and the resolution changes AveragePool and Resize.
 // A Gather from a table (embeddings, the relative-position bias) scatters its gradient back
 // with a one-hot matrix product, duplicates summed; a Gather of one index (qkv split) pads.
-import { attrInt, attrInts, attrString, input, output } from "../onnx-attrs.ts";
-import { gradOf, inverse, reduceSum, type VjpContext, type VjpRule } from "../vjp.ts";
+import type { TensorNode } from "../../tensor/ops.ts";
+import { arg, gradOf, inverse, noGradient, out, reduceSum, sumTo, type VjpContext } from "../vjp.ts";
+import type { VjpRules } from "./table.ts";
 
 /** Reshape and Unsqueeze only relabel the shape: the gradient is reshaped back to the input's. */
-const reshapeToInput: VjpRule = (node, grads, needs, ctx) =>
+const reshapeToInput = (
+  node: TensorNode,
+  grads: readonly (string | undefined)[],
+  needs: readonly boolean[],
+  ctx: VjpContext,
+) =>
   needs[0]
-    ? [
-        ctx.b.op(
-          "Reshape",
-          [gradOf(grads), ctx.b.ints([...ctx.shapes.get(input(node, 0))])],
-          `${output(node)}/grad`,
-        ),
-      ]
+    ? [ctx.b.op("Reshape", [gradOf(grads), ctx.b.ints([...ctx.b.dims(arg(node, 0))])], `${out(node)}/grad`)]
     : [];
 
 export const LAYOUT_VJPS = {
   Transpose: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
-    const rank = ctx.shapes.get(input(node, 0)).length;
-    const perm = attrInts(node, "perm") ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
-    return [ctx.b.op("Transpose", [gradOf(grads)], `${output(node)}/grad`, { perm: inverse(perm) })];
+    return [ctx.b.op("Transpose", [gradOf(grads)], `${out(node)}/grad`, { perm: inverse(node.attrs.perm) })];
   },
   Reshape: reshapeToInput,
   Unsqueeze: reshapeToInput,
+  // Expand broadcasts: the gradient is summed back over the broadcast axes.
+  Expand: (node, grads, needs, ctx) =>
+    needs[0]
+      ? [sumTo(ctx, gradOf(grads), ctx.b.dims(out(node)), ctx.b.dims(arg(node, 0)), `${out(node)}/grad`)]
+      : [],
+  // Zero padding: the gradient is the interior, cut back out.
+  Pad: (node, grads, needs, ctx) => {
+    if (!needs[0]) return [];
+    const s = ctx.b.dims(arg(node, 0));
+    const pads = ctx.b.valuesOf(arg(node, 1));
+    const b = ctx.b;
+    const starts = s.map((_, i) => pads[i] ?? 0);
+    const ends = s.map((d, i) => (pads[i] ?? 0) + d);
+    const axes = s.map((_, i) => i);
+    return [b.op("Slice", [gradOf(grads), b.ints(starts), b.ints(ends), b.ints(axes)], `${out(node)}/grad`)];
+  },
+  // Indices carry no gradient.
+  OneHot: noGradient,
   Concat: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
-    const ins = node.input ?? [];
-    const rank = ctx.shapes.get(output(node)).length;
-    const a0 = attrInt(node, "axis", 0);
+    const ins = node.inputs;
+    const rank = ctx.b.dims(out(node)).length;
+    const a0 = node.attrs.axis;
     const axis = a0 < 0 ? a0 + rank : a0;
     let start = 0;
     return ins.map((name, i) => {
-      const size = ctx.shapes.get(name)[axis] ?? 1;
+      const size = ctx.b.dims(name)[axis] ?? 1;
       const from = start;
       start += size;
       if (!needs[i]) return undefined;
       return ctx.b.op(
         "Slice",
         [g, ctx.b.ints([from]), ctx.b.ints([from + size]), ctx.b.ints([axis])],
-        `${output(node)}/grad${i}`,
+        `${out(node)}/grad${i}`,
       );
     });
   },
   Slice: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
-    const s = ctx.shapes.get(input(node, 0));
-    const starts = ctx.shapes.constant(input(node, 1));
-    const ends = ctx.shapes.constant(input(node, 2));
-    const axes = node.input?.[3] ? ctx.shapes.constant(input(node, 3)) : starts.map((_, i) => i);
-    if (node.input?.[4] && ctx.shapes.constant(input(node, 4)).some((x) => x !== 1))
+    const s = ctx.b.dims(arg(node, 0));
+    const starts = ctx.b.valuesOf(arg(node, 1));
+    const ends = ctx.b.valuesOf(arg(node, 2));
+    const axes = node.inputs[3] ? ctx.b.valuesOf(arg(node, 3)) : starts.map((_, i) => i);
+    if (node.inputs[4] && ctx.b.valuesOf(arg(node, 4)).some((x) => x !== 1))
       throw new Error(`no VJP for a strided Slice (${node.name})`);
     const pads = new Array<number>(2 * s.length).fill(0);
     axes.forEach((a0, i) => {
@@ -61,19 +77,19 @@ export const LAYOUT_VJPS = {
       pads[a] = clamp(starts[i] ?? 0);
       pads[a + s.length] = d - clamp(ends[i] ?? d);
     });
-    return [ctx.b.op("Pad", [gradOf(grads), ctx.b.ints(pads)], `${output(node)}/grad`)];
+    return [ctx.b.op("Pad", [gradOf(grads), ctx.b.ints(pads)], `${out(node)}/grad`)];
   },
   Gather: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
     const g = gradOf(grads);
-    const data = ctx.shapes.get(input(node, 0));
-    const idx = input(node, 1);
-    const idxShape = ctx.shapes.get(idx);
-    const a0 = attrInt(node, "axis", 0);
+    const data = ctx.b.dims(arg(node, 0));
+    const idx = arg(node, 1);
+    const idxShape = ctx.b.dims(idx);
+    const a0 = node.attrs.axis;
     const axis = a0 < 0 ? a0 + data.length : a0;
-    const h = `${output(node)}/grad`;
+    const h = `${out(node)}/grad`;
     if (idxShape.length === 0) {
-      const at = ctx.shapes.constant(idx)[0] ?? 0;
+      const at = ctx.b.valuesOf(idx)[0] ?? 0;
       return [{ slot: g, axis, index: at < 0 ? at + (data[axis] ?? 1) : at, dims: data }];
     }
     if (axis !== 0 && idxShape.length !== 1)
@@ -103,13 +119,13 @@ export const LAYOUT_VJPS = {
   // Non-overlapping pooling (kernel = stride = s): each input pixel gets g/s² of its window.
   AveragePool: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
-    const [n = 1, c = 1, H = 1, W = 1] = ctx.shapes.get(input(node, 0));
-    const k = attrInts(node, "kernel_shape") ?? [1, 1];
-    const s = attrInts(node, "strides") ?? [1, 1];
-    if (k[0] !== s[0] || k[1] !== s[1] || (attrInts(node, "pads") ?? []).some((p) => p !== 0))
+    const [n = 1, c = 1, H = 1, W = 1] = ctx.b.dims(arg(node, 0));
+    const k = node.attrs.kernel_shape;
+    const s = node.attrs.strides ?? [1, 1];
+    if (k[0] !== s[0] || k[1] !== s[1] || (node.attrs.pads ?? []).some((p) => p !== 0))
       throw new Error(`no VJP for an overlapping or padded AveragePool (${node.name})`);
     const [sh = 1, sw = 1] = s;
-    const h = `${output(node)}/grad`;
+    const h = `${out(node)}/grad`;
     const g6 = ctx.b.op("Reshape", [gradOf(grads), ctx.b.ints([n, c, H / sh, 1, W / sw, 1])], `${h}/g6`);
     const spread = ctx.b.op("Expand", [g6, ctx.b.ints([n, c, H / sh, sh, W / sw, sw])], `${h}/spread`);
     const scaled = ctx.b.op("Mul", [spread, ctx.b.scalar(1 / (sh * sw))], `${h}/scaled`);
@@ -119,12 +135,13 @@ export const LAYOUT_VJPS = {
   // Bilinear ×2 (half_pixel): the adjoint of the separable stencil, one spatial axis at a time.
   Resize: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
-    const mode = attrString(node, "mode");
-    const [n = 1, c = 1, H = 1, W = 1] = ctx.shapes.get(input(node, 0));
-    const [, , OH = 1, OW = 1] = ctx.shapes.get(output(node));
-    const h = `${output(node)}/grad`;
+    const a = node.attrs;
+    const mode = a.mode;
+    const [n = 1, c = 1, H = 1, W = 1] = ctx.b.dims(arg(node, 0));
+    const [, , OH = 1, OW = 1] = ctx.b.dims(out(node));
+    const h = `${out(node)}/grad`;
     if (mode === "linear") {
-      if (OH !== 2 * H || OW !== 2 * W || attrString(node, "coordinate_transformation_mode") !== "half_pixel")
+      if (OH !== 2 * H || OW !== 2 * W || a.coordinate_transformation_mode !== "half_pixel")
         throw new Error(`no VJP for this linear Resize (${node.name}); only ×2 with half_pixel`);
       const alongH = bilinearAdjoint(ctx, gradOf(grads), [n, c, H, 2, OW], 2, `${h}/h`);
       const back = ctx.b.op("Reshape", [alongH, ctx.b.ints([n, c, H, W, 2])], `${h}/w_pairs`);
@@ -142,7 +159,7 @@ export const LAYOUT_VJPS = {
       ctx.b.op("Reshape", [reduceSum(ctx, g6, [3, 5], false, `${h}/blocks`), ctx.b.ints([n, c, H, W])], h),
     ];
   },
-} satisfies Record<string, VjpRule>;
+} satisfies VjpRules;
 
 /**
  * Adjoint of 1-D bilinear ×2 up-sampling with half-pixel centres and edge clamping, along `axis`

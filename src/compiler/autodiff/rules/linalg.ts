@@ -2,17 +2,17 @@
 // weight gradient as one Gemm over the flattened rows (transA, as fast as an explicit transpose)
 // and its input gradient as a MatMul by the transposed weight; batched products (attention)
 // use transposed MatMuls and sum any broadcast batch axes away.
-import { attrInt, input, output } from "../onnx-attrs.ts";
-import { gradOf, sumTo, type VjpRule } from "../vjp.ts";
+import { arg, gradOf, out, sumTo } from "../vjp.ts";
+import type { VjpRules } from "./table.ts";
 
 const swapLast = (rank: number) => [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
 
 export const LINALG_VJPS = {
   MatMul: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
-    const [a, b] = [input(node, 0), input(node, 1)];
-    const [sa, sb, sy] = [ctx.shapes.get(a), ctx.shapes.get(b), ctx.shapes.get(output(node))];
-    const h = `${output(node)}/grad`;
+    const [a, b] = [arg(node, 0), arg(node, 1)];
+    const [sa, sb, sy] = [ctx.b.dims(a), ctx.b.dims(b), ctx.b.dims(out(node))];
+    const h = `${out(node)}/grad`;
     const k = sa[sa.length - 1] ?? 1;
     const n = sb[sb.length - 1] ?? 1;
     if (sb.length === 2 && sa.length >= 2) {
@@ -62,17 +62,25 @@ export const LINALG_VJPS = {
       : undefined;
     return [da, db];
   },
-  // Y = op(A)·op(B) (+ C): only the forms the reverse pass itself emits are differentiable.
+  // Y = op(A)·op(B), op a transpose where transA / transB say so:
+  //   dA = g·op(B)ᵀ (or its transpose),  dB = op(A)ᵀ·g (or its transpose).
   Gemm: (node, grads, needs, ctx) => {
-    if (attrInt(node, "transA", 0) || attrInt(node, "transB", 0) || node.input?.[2]) {
-      throw new Error(`no VJP for a transposed or biased Gemm (${node.name})`);
-    }
+    if (node.inputs[2]) throw new Error(`no VJP for a Gemm with a bias input (${node.name})`);
     const g = gradOf(grads);
-    const [a, b] = [input(node, 0), input(node, 1)];
-    const h = `${output(node)}/grad`;
-    return [
-      needs[0] ? ctx.b.op("Gemm", [g, b], `${h}/da`, { transB: 1 }) : undefined,
-      needs[1] ? ctx.b.op("Gemm", [a, g], `${h}/db`, { transA: 1 }) : undefined,
-    ];
+    const [a, b] = [arg(node, 0), arg(node, 1)];
+    const h = `${out(node)}/grad`;
+    const tA = node.attrs.transA ?? 0;
+    const tB = node.attrs.transB ?? 0;
+    const da = !needs[0]
+      ? undefined
+      : tA
+        ? ctx.b.op("Gemm", [b, g], `${h}/da`, { transA: tB, transB: 1 })
+        : ctx.b.op("Gemm", [g, b], `${h}/da`, { transB: tB ? 0 : 1 });
+    const db = !needs[1]
+      ? undefined
+      : tB
+        ? ctx.b.op("Gemm", [g, a], `${h}/db`, { transA: 1, transB: tA })
+        : ctx.b.op("Gemm", [a, g], `${h}/db`, { transA: tA ? 0 : 1 });
+    return [da, db];
   },
-} satisfies Record<string, VjpRule>;
+} satisfies VjpRules;

@@ -1,26 +1,28 @@
 // VJPs of the normalising and reducing ops: LayerNormalization, Softmax, ReduceMean, ReduceSum.
 // LayerNormalization's optional Mean and InvStdDev outputs are switched on in the forward node,
 // so the backward pass reuses the statistics instead of recomputing them.
-import type { NodeProto } from "../../emit/onnx/proto.ts";
-import { attrInt, attrInts, input, isConstantOnes, output } from "../onnx-attrs.ts";
-import type { Dims } from "../shapes.ts";
-import { gradOf, reduceSum, type VjpContext, type VjpRule } from "../vjp.ts";
+import type { TensorNodeOf } from "../../tensor/ops.ts";
+import { arg, type Dims, gradOf, out, reduceSum, type VjpContext } from "../vjp.ts";
+import type { VjpRules } from "./table.ts";
 
 const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 /** Reduction axes of a ReduceMean/ReduceSum node (attribute before opset 18, input since). */
-function reduceAxes(node: NodeProto, ctx: VjpContext, rank: number): number[] {
-  const fromInput = node.input?.[1];
-  const axes = fromInput ? ctx.shapes.constant(fromInput) : (attrInts(node, "axes") ?? range(0, rank));
+type Reduction = TensorNodeOf<"ReduceMean" | "ReduceSum" | "ReduceSumSquare">;
+
+/** Reduction axes of a node: its axes input, or every axis without one. */
+function reduceAxes(node: Reduction, ctx: VjpContext, rank: number): number[] {
+  const fromInput = node.inputs[1];
+  const axes = fromInput ? ctx.b.valuesOf(fromInput) : range(0, rank);
   return axes.map((a) => norm(a, rank));
 }
 
 /** g (the reduced shape) broadcast back over the reduced axes of `x`, times `factor`. */
-function spread(ctx: VjpContext, node: NodeProto, g: string, x: Dims, factor: number): string {
+function spread(ctx: VjpContext, node: Reduction, g: string, x: Dims, factor: number): string {
   const axes = reduceAxes(node, ctx, x.length);
-  const h = `${output(node)}/grad`;
-  const kept = attrInt(node, "keepdims", 1) === 1;
+  const h = `${out(node)}/grad`;
+  const kept = node.attrs.keepdims === 1;
   const keptDims = x.map((d, i) => (axes.includes(i) ? 1 : d));
   const g4 = kept ? g : ctx.b.op("Reshape", [g, ctx.b.ints(keptDims)], `${h}/keep`);
   const scaled = factor === 1 ? g4 : ctx.b.op("Mul", [g4, ctx.b.scalar(factor)], `${h}/scale`);
@@ -30,20 +32,12 @@ function spread(ctx: VjpContext, node: NodeProto, g: string, x: Dims, factor: nu
 export const NORM_VJPS = {
   LayerNormalization: (node, grads, needs, ctx) => {
     const g = gradOf(grads);
-    const x = input(node, 0);
-    const sx = ctx.shapes.get(x);
-    const axis = norm(attrInt(node, "axis", -1), sx.length);
-    const h = `${output(node)}/grad`;
-    const outs = node.output ?? [];
-    if (outs.length < 3) {
-      const stats = sx.map((d, i) => (i < axis ? d : 1));
-      const mean = ctx.b.fresh(`${output(node)}/mean`);
-      const inv = ctx.b.fresh(`${output(node)}/inv_std`);
-      node.output = [output(node), mean, inv];
-      ctx.declare(mean, stats);
-      ctx.declare(inv, stats);
-    }
-    const [mean, inv] = [output(node, 1), output(node, 2)];
+    const x = arg(node, 0);
+    const sx = ctx.b.dims(x);
+    const axis = norm(node.attrs.axis, sx.length);
+    const h = `${out(node)}/grad`;
+    // The forward node's optional Mean and InvStdDev outputs, switched on for the backward pass.
+    const [, mean = "", inv = ""] = ctx.b.extendOutputs(node, 3);
     const lead = range(0, axis);
     const normed = range(axis, sx.length);
     const count = normed.reduce((n, i) => n * (sx[i] ?? 1), 1);
@@ -56,9 +50,7 @@ export const NORM_VJPS = {
     let dx: string | undefined;
     if (needs[0]) {
       // GroupNorm lowered for training passes a constant ones scale: nothing to multiply.
-      const dxhat = isConstantOnes(ctx.b, input(node, 1))
-        ? g
-        : ctx.b.op("Mul", [g, input(node, 1)], `${h}/dxhat`);
+      const dxhat = ctx.b.isConstantOnes(arg(node, 1)) ? g : ctx.b.op("Mul", [g, arg(node, 1)], `${h}/dxhat`);
       const meanOf = (v: string, hint: string) =>
         ctx.b.op("Mul", [reduceSum(ctx, v, normed, true, `${hint}_sum`), ctx.b.scalar(1 / count)], hint);
       const m1 = meanOf(dxhat, `${h}/m1`);
@@ -76,19 +68,26 @@ export const NORM_VJPS = {
   Softmax: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
     const g = gradOf(grads);
-    const y = output(node);
-    const axis = norm(attrInt(node, "axis", -1), ctx.shapes.get(y).length);
+    const y = out(node);
+    const axis = norm(node.attrs.axis, ctx.b.dims(y).length);
     const h = `${y}/grad`;
     const dot = reduceSum(ctx, ctx.b.op("Mul", [g, y], `${h}/gy`), [axis], true, `${h}/dot`);
     return [ctx.b.op("Mul", [y, ctx.b.op("Sub", [g, dot], `${h}/centred`)], h)];
   },
   ReduceMean: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
-    const x = ctx.shapes.get(input(node, 0));
-    const y = ctx.shapes.get(output(node));
+    const x = ctx.b.dims(arg(node, 0));
+    const y = ctx.b.dims(out(node));
     const count = x.reduce((a, b) => a * b, 1) / y.reduce((a, b) => a * b, 1);
     return [spread(ctx, node, gradOf(grads), x, 1 / count)];
   },
   ReduceSum: (node, grads, needs, ctx) =>
-    needs[0] ? [spread(ctx, node, gradOf(grads), ctx.shapes.get(input(node, 0)), 1)] : [],
-} satisfies Record<string, VjpRule>;
+    needs[0] ? [spread(ctx, node, gradOf(grads), ctx.b.dims(arg(node, 0)), 1)] : [],
+  // Σx² : dx = 2x·g spread over the reduced axes.
+  ReduceSumSquare: (node, grads, needs, ctx) => {
+    if (!needs[0]) return [];
+    const x = arg(node, 0);
+    const g = spread(ctx, node, gradOf(grads), ctx.b.dims(x), 2);
+    return [ctx.b.op("Mul", [g, x], `${out(node)}/grad_x`)];
+  },
+} satisfies VjpRules;

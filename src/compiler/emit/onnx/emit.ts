@@ -6,9 +6,9 @@
 
 import type { Graph } from "../../ir/types.ts";
 import type { DiffusionConfig } from "../../schema/sections.ts";
-import { LowerContext, type LowerOptions, type Val, type WeightSource } from "./context.ts";
-import { type Initializer, OnnxGraphBuilder } from "./graph-builder.ts";
-import { lowerOnnx } from "./lower.ts";
+import { type Initializer, TensorGraph } from "../../tensor/graph.ts";
+import { LowerContext, type LowerOptions, type Val, type WeightSource } from "../../tensor/lower-context.ts";
+import { lowerToTensors } from "../../tensor/lower-model.ts";
 import {
   DataType,
   irVersionFor,
@@ -17,6 +17,7 @@ import {
   SUPPORTED_OPSETS,
   type ValueInfoProto,
 } from "./proto.ts";
+import { renderNodes, tensorProto } from "./render.ts";
 
 export interface OnnxExportOptions extends LowerOptions {
   /** "edm" wraps the network in EDM's preconditioning, so the file computes D(x; σ). */
@@ -31,7 +32,6 @@ export interface EmittedModel {
   /** The model without initializers (they are placed by the writer: inline or external). */
   model: ModelProto;
   initializers: Initializer[];
-  builder: OnnxGraphBuilder;
 }
 
 function valueInfo(name: string, elemType: number, dims: (number | string)[]): ValueInfoProto {
@@ -50,7 +50,7 @@ export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
   if (!(SUPPORTED_OPSETS as readonly number[]).includes(o.opset)) {
     throw new Error(`opset ${o.opset} is not supported; use ${SUPPORTED_OPSETS.join(", ")}`);
   }
-  const b = new OnnxGraphBuilder();
+  const b = new TensorGraph();
   const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
   const ctx = new LowerContext(b, o, o.weights, shapes);
   const xNode = graph.nodes[graph.inputs.x ?? -1];
@@ -63,9 +63,12 @@ export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
     throw new Error("--denoiser edm needs an EDM spec with EDM preconditioning");
   }
 
-  const inputs: ValueInfoProto[] = [valueInfo(b.reserve("x"), DataType.FLOAT, ["batch", C, H, W])];
-  inputs.push(valueInfo(b.reserve(edm ? "sigma" : "t"), DataType.FLOAT, ["batch"]));
-  if (graph.inputs.y !== undefined) inputs.push(valueInfo(b.reserve("y"), DataType.INT64, ["batch"]));
+  // The batch is symbolic in the file; shapes are inferred inside the emitter with a batch of 1.
+  const inputs: ValueInfoProto[] = [
+    valueInfo(b.input("x", [1, C, H, W]), DataType.FLOAT, ["batch", C, H, W]),
+  ];
+  inputs.push(valueInfo(b.input(edm ? "sigma" : "t", [1]), DataType.FLOAT, ["batch"]));
+  if (graph.inputs.y !== undefined) inputs.push(valueInfo(b.input("y", [1]), DataType.INT64, ["batch"]));
 
   let xIn: Val = { name: "x", layout: "NCHW" };
   let tIn = "t";
@@ -91,7 +94,7 @@ export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
       if (!v) throw new Error(`${node.name} reads node ${id} before it was lowered`);
       return v;
     });
-    values[node.id] = lowerOnnx(node, ins, ctx);
+    values[node.id] = lowerToTensors(node, ins, ctx);
   }
   const result = values[outNode.id];
   if (!result) throw new Error("the output was not lowered");
@@ -111,7 +114,7 @@ export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
       "denoised",
     );
   }
-  b.nodes.push({ opType: "Identity", input: [out], output: [b.reserve("out")], name: "output" });
+  b.alias(out, "out");
 
   const model: ModelProto = {
     irVersion: irVersionFor(o.opset),
@@ -120,17 +123,17 @@ export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
     producerVersion: o.producerVersion,
     graph: {
       name: graph.name,
-      node: b.nodes,
+      node: renderNodes(b, o.opset),
       input: inputs,
       output: [valueInfo("out", DataType.FLOAT, ["batch", Cout, H, W])],
     },
     metadataProps: Object.entries(o.metadata).map(([key, value]) => ({ key, value })),
   };
-  return { model, initializers: b.initializers, builder: b };
+  return { model, initializers: b.initializers };
 }
 
 /** Encodes a model with every initializer inline (files below the 2 GB protobuf limit). */
 export function encodeInline(e: EmittedModel): Uint8Array {
-  const graph = { ...e.model.graph, initializer: e.initializers.map((i) => e.builder.tensorProto(i)) };
+  const graph = { ...e.model.graph, initializer: e.initializers.map((i) => tensorProto(i)) };
   return onnx.ModelProto.encode({ ...e.model, graph }).finish();
 }

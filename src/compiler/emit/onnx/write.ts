@@ -5,6 +5,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from
 import { basename, dirname } from "node:path";
 import { type EmittedModel, encodeInline } from "./emit.ts";
 import { onnx, type TensorProto } from "./proto.ts";
+import { tensorProto } from "./render.ts";
 
 /** Above this many bytes of weights the writer switches to external data (protobuf caps at 2 GB). */
 export const EXTERNAL_DATA_THRESHOLD = 1.8e9;
@@ -56,14 +57,14 @@ export function writeOnnx(
       // Small tensors (shape operands of Reshape, Unsqueeze…) stay inline: runtimes read them
       // during shape inference, before external data is loaded.
       if (init.bytes.byteLength < EXTERNAL_MIN_BYTES) {
-        tensors.push(e.builder.tensorProto(init));
+        tensors.push(tensorProto(init));
         return;
       }
       // 64-byte alignment lets runtimes memory-map each tensor.
       const pad = (64 - (offset % 64)) % 64;
       if (pad) writeAll(fd, new Uint8Array(pad));
       offset += pad;
-      tensors.push(e.builder.tensorProto(init, { location, offset }));
+      tensors.push(tensorProto(init, { location, offset }));
       writeAll(fd, init.bytes);
       offset += init.bytes.byteLength;
       o.onTensor?.(k + 1, e.initializers.length);

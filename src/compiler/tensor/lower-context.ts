@@ -1,9 +1,9 @@
-// The state of one ONNX lowering: the graph builder, the target opset, parameter access with
+// The state of one lowering into the tensor tier: the graph, the target opset, parameter access with
 // layout conversion, and layout tracking. The IR is channels-last; ONNX convolutions want
 // NCHW. Each rank-4 value remembers its layout and is transposed only when an op needs the
 // other one, so a ResBlock pays two transposes rather than one per op.
-import type { NodeOf, OpKind } from "../../ir/types.ts";
-import type { OnnxGraphBuilder } from "./graph-builder.ts";
+import type { NodeOf, OpKind } from "../ir/types.ts";
+import type { TensorGraph } from "./graph.ts";
 
 export type Layout = "NHWC" | "NCHW" | "flat";
 
@@ -54,7 +54,7 @@ export class LowerContext {
   private readonly transposed = new Map<string, string>();
 
   constructor(
-    readonly b: OnnxGraphBuilder,
+    readonly b: TensorGraph,
     readonly options: LowerOptions,
     private readonly weights: WeightSource,
     private readonly shapes: ReadonlyMap<string, readonly number[]>,
@@ -104,10 +104,8 @@ export class LowerContext {
     return { name, layout };
   }
 
-  /** ReduceMean over `axes`, keeping dims: the axes moved from an attribute to an input at opset 18. */
+  /** ReduceMean over `axes`, keeping dims (the renderer moves the axes for opsets before 18). */
   reduceMean(x: string, axes: number[], hint: string): string {
-    return this.options.opset >= 18
-      ? this.b.op("ReduceMean", [x, this.b.ints(axes)], hint, { keepdims: 1 })
-      : this.b.op("ReduceMean", [x], hint, { axes, keepdims: 1 });
+    return this.b.op("ReduceMean", [x, this.b.ints(axes)], hint, { keepdims: 1 });
   }
 }

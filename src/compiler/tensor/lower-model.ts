@@ -1,12 +1,15 @@
-// IR op → ONNX nodes, one entry per op kind (`satisfies` makes a missing one a type error).
-// Standard ops only; GroupNorm is decomposed (GroupNormalization-18/21 is missing or broken in
-// several runtimes, ECOSYSTEM.md §B), GELU-tanh uses Gelu(approximate="tanh") from opset 20.
-import type { NodeOf, OpKind } from "../../ir/types.ts";
-import { biasTableRows, relativePositionIndex } from "../../ops/attention.ts";
-import type { LowerContext, Val } from "./context.ts";
-import type { AttrValue } from "./graph-builder.ts";
+// Model IR op → tensor-tier ops, one decomposition per op kind (`satisfies` makes a missing one a
+// type error). The ONNX export renders the result as it is and the training step differentiates
+// it (src/compiler/autodiff), so every model op reaches a target, and its gradient, through the
+// tensor ops' rules. Standard ONNX ops only; GroupNorm is decomposed (GroupNormalization-18/21 is
+// missing or broken in several runtimes, ECOSYSTEM.md §B), GELU-tanh uses Gelu(approximate =
+// "tanh") from opset 20.
+import type { NodeOf, OpKind } from "../ir/types.ts";
+import { biasTableRows, relativePositionIndex } from "../ops/attention.ts";
+import type { LowerContext, Val } from "./lower-context.ts";
+import type { TensorOpAttrs } from "./ops.ts";
 
-type OnnxLowering<K extends OpKind> = (node: NodeOf<K>, ins: Val[], ctx: LowerContext) => Val;
+type TensorLowering<K extends OpKind> = (node: NodeOf<K>, ins: Val[], ctx: LowerContext) => Val;
 
 const flat = (name: string): Val => ({ name, layout: "flat" });
 
@@ -45,7 +48,7 @@ function geluTanh(ctx: LowerContext, x: string, hint: string): string {
 }
 
 /** Broadcasting binary op: rank-4 operands are brought to the layout of the first rank-4 one. */
-function binary(ctx: LowerContext, type: string, ins: Val[], hint: string): Val {
+function binary(ctx: LowerContext, type: "Add" | "Mul", ins: Val[], hint: string): Val {
   const target = ins.find((v) => v.layout !== "flat")?.layout;
   const names = ins.map((v) => (target && target !== "flat" ? ctx.as(v, target).name : v.name));
   let acc = names[0] ?? "";
@@ -157,7 +160,7 @@ function windowAttention(node: NodeOf<"window-attention">, ins: Val[], ctx: Lowe
   );
 }
 
-export const ONNX_LOWERINGS = {
+export const TENSOR_LOWERINGS = {
   input: () => {
     throw new Error("inputs are bound by the emitter");
   },
@@ -206,7 +209,7 @@ export const ONNX_LOWERINGS = {
   resize: (n, ins, ctx) => {
     const x = ctx.as(first(ins), "NCHW");
     const s = n.attrs.scale;
-    const attrs: Record<string, AttrValue> =
+    const attrs: TensorOpAttrs["Resize"] =
       n.attrs.mode === "nearest"
         ? { mode: "nearest", coordinate_transformation_mode: "asymmetric", nearest_mode: "floor" }
         : { mode: "linear", coordinate_transformation_mode: "half_pixel" };
@@ -342,8 +345,8 @@ export const ONNX_LOWERINGS = {
   "label-embedding": (n, ins, ctx) =>
     flat(ctx.b.op("Gather", [ctx.weight(n, "embedding_table.weight"), first(ins).name], n.name, { axis: 0 })),
   "window-attention": windowAttention,
-} satisfies { [K in OpKind]: OnnxLowering<K> };
+} satisfies { [K in OpKind]: TensorLowering<K> };
 
-export function lowerOnnx<K extends OpKind>(node: NodeOf<K>, ins: Val[], ctx: LowerContext): Val {
-  return (ONNX_LOWERINGS[node.op] as OnnxLowering<K>)(node, ins, ctx);
+export function lowerToTensors<K extends OpKind>(node: NodeOf<K>, ins: Val[], ctx: LowerContext): Val {
+  return (TENSOR_LOWERINGS[node.op] as TensorLowering<K>)(node, ins, ctx);
 }

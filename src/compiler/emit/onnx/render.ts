@@ -1,0 +1,58 @@
+// Tensor-tier graph → ONNX protos. The tensor ops have ONNX semantics, so each node becomes one
+// NodeProto; the renderer's own work is the attribute encoding and the opset differences
+// (reduction axes moved from an attribute to an input at opset 18).
+import type { Initializer, TensorGraph } from "../../tensor/graph.ts";
+import type { TensorNode } from "../../tensor/ops.ts";
+import { type AttributeProto, AttributeType, type NodeProto, type TensorProto } from "./proto.ts";
+
+/** Attributes ONNX declares as floats even when their value is a whole number. */
+const FLOAT_ATTRS = new Set(["epsilon", "alpha", "beta"]);
+
+function attribute(name: string, v: unknown): AttributeProto {
+  if (typeof v === "string") return { name, type: AttributeType.STRING, s: new TextEncoder().encode(v) };
+  if (typeof v === "number") {
+    return Number.isInteger(v) && !FLOAT_ATTRS.has(name)
+      ? { name, type: AttributeType.INT, i: v }
+      : { name, type: AttributeType.FLOAT, f: v };
+  }
+  if (Array.isArray(v) && v.every((x) => typeof x === "number"))
+    return { name, type: AttributeType.INTS, ints: v as number[] };
+  throw new Error(`attribute ${name} has no ONNX encoding`);
+}
+
+function renderNode(g: TensorGraph, n: TensorNode, opset: number): NodeProto {
+  const attrs: [string, unknown][] = Object.entries(n.attrs);
+  let inputs = n.inputs;
+  // ReduceMean and ReduceSumSquare took their axes as an attribute before opset 18.
+  if ((n.op === "ReduceMean" || n.op === "ReduceSumSquare") && opset < 18 && inputs[1]) {
+    attrs.push(["axes", g.valuesOf(inputs[1])]);
+    inputs = [inputs[0] ?? ""];
+  }
+  return {
+    opType: n.op,
+    name: n.name,
+    input: [...inputs],
+    output: [...n.outputs],
+    attribute: attrs.map(([k, v]) => attribute(k, v)),
+  };
+}
+
+/** The graph's nodes as NodeProtos for `opset`. */
+export function renderNodes(g: TensorGraph, opset: number): NodeProto[] {
+  return g.nodes.map((n) => renderNode(g, n, opset));
+}
+
+/** A stored tensor, inline or (for large weights) as a reference into an external data file. */
+export function tensorProto(i: Initializer, external?: { location: string; offset: number }): TensorProto {
+  const base: TensorProto = { name: i.name, dims: i.dims, dataType: i.dataType };
+  if (!external) return { ...base, rawData: i.bytes };
+  return {
+    ...base,
+    dataLocation: 1, // EXTERNAL
+    externalData: [
+      { key: "location", value: external.location },
+      { key: "offset", value: String(external.offset) },
+      { key: "length", value: String(i.bytes.byteLength) },
+    ],
+  };
+}
