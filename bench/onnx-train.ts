@@ -3,7 +3,7 @@
 // fraction of the machine's dense-math peak is measured in the same run as the step.
 import { analyze } from "../src/compiler/analysis.ts";
 import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
-import { renderNodes } from "../src/compiler/emit/onnx/render.ts";
+import { renderGraph } from "../src/compiler/emit/onnx/render.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
 import { TensorGraph } from "../src/compiler/tensor/graph.ts";
@@ -109,7 +109,12 @@ export async function benchMatMulCeiling(n: number, threads: number, repeats: nu
   const bytes = onnx.ModelProto.encode({
     irVersion: 8,
     opsetImport: [{ domain: "", version: 17 }],
-    graph: { name: "matmul", node: renderNodes(b, 17), input: [info("a"), info("b")], output: [info("c")] },
+    graph: {
+      name: "matmul",
+      node: renderGraph(b, 17).nodes,
+      input: [info("a"), info("b")],
+      output: [info("c")],
+    },
   }).finish();
   const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads });
   const rng = new Rng(2, "matmul");

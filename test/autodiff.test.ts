@@ -15,7 +15,7 @@ import { appendBackward } from "../src/compiler/autodiff/reverse.ts";
 import { VJP_RULES } from "../src/compiler/autodiff/rules/index.ts";
 import { noGradient } from "../src/compiler/autodiff/vjp.ts";
 import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
-import { renderNodes, tensorProto } from "../src/compiler/emit/onnx/render.ts";
+import { renderGraph, tensorProto } from "../src/compiler/emit/onnx/render.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import type { OpKind } from "../src/compiler/ir/types.ts";
 import { OPS } from "../src/compiler/ops/index.ts";
@@ -286,15 +286,16 @@ async function compareOp<K extends TensorOpKind>(
     name,
     type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
   });
+  const rendered = renderGraph(b, 17);
   const bytes = onnx.ModelProto.encode({
     irVersion: 8,
     opsetImport: [{ domain: "", version: 17 }],
     graph: {
       name: op,
-      node: renderNodes(b, 17),
+      node: rendered.nodes,
       input: names.map((n, i) => info(n, ins[i]?.shape ?? [])),
       output: outputs.map((n, i) => info(n, ins[i]?.shape ?? [])),
-      initializer: b.initializers.map((i) => tensorProto(i)),
+      initializer: rendered.initializers.map((i) => tensorProto(i)),
     },
   }).finish();
   const session = await ort.InferenceSession.create(bytes);

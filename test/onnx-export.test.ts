@@ -1,11 +1,11 @@
 // Every spec exports to ONNX and runs in onnxruntime with the tfjs model's outputs (batch 1 and 3,
 // a symbolic batch), in every supported opset, as the EDM denoiser, and with float16 weights.
 // Exported files are kept in out/onnx-check/ for the ONNX checker that .ci/run runs.
-import { mkdirSync, readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { SUPPORTED_OPSETS } from "../src/compiler/emit/onnx/proto.ts";
+import { onnx, SUPPORTED_OPSETS } from "../src/compiler/emit/onnx/proto.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { type ResolvedEntry, runFrontEnd, specHash, validateInstance } from "../src/compiler/pipeline.ts";
 import type { ResolvedSpec } from "../src/compiler/resolve-defaults.ts";
@@ -97,6 +97,10 @@ describe("ONNX lowering variants", () => {
       exportOnnx(e, path, { opset, fp16: false, denoiser: "raw", weights: w });
       const r = await verifyOnnx(path, w);
       for (const row of r.rows) expect(row.maxAbs).toBeLessThan(1e-4);
+      // Every stored tensor is read (before 18 the ReduceMean axes become an attribute).
+      const graph = onnx.ModelProto.decode(readFileSync(path)).graph;
+      const read = new Set((graph?.node ?? []).flatMap((n) => n.input ?? []));
+      expect((graph?.initializer ?? []).map((i) => i.name).filter((n) => !read.has(n ?? ""))).toEqual([]);
     }, 60_000);
   }
 

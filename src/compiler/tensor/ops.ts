@@ -70,7 +70,7 @@ export interface TensorOpAttrs {
   ReduceSum: { keepdims: 0 | 1 };
   /** Over every axis when it has no axes input. */
   ReduceSumSquare: { keepdims: 0 | 1 };
-  /** Outputs y and optionally the mean and inverse standard deviation over axis.. . */
+  /** Outputs y and, optionally, the mean and inverse standard deviation over the axes from `axis` on. */
   LayerNormalization: { axis: number; epsilon: number };
   /** Inputs indices (int64), depth, values. */
   OneHot: { axis: number };

@@ -12,7 +12,7 @@
 // micro-batch's loss and grad:<p>) and "update" (the rest, from averaged grad:<p> inputs).
 import { appendBackward } from "../autodiff/reverse.ts";
 import { DataType, irVersionFor, type ModelProto, onnx, type ValueInfoProto } from "../emit/onnx/proto.ts";
-import { renderNodes, tensorProto } from "../emit/onnx/render.ts";
+import { renderGraph, tensorProto } from "../emit/onnx/render.ts";
 import type { Graph, NodeOf, ParamDef } from "../ir/types.ts";
 import type { DiffusionConfig } from "../schema/sections.ts";
 import { TensorGraph } from "../tensor/graph.ts";
@@ -164,16 +164,17 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
   }
   if (optimize) appendUpdate(b, trainable, gradOf, o, emit);
 
+  const rendered = renderGraph(b, TRAIN_STEP_OPSET);
   const model: ModelProto = {
     irVersion: irVersionFor(TRAIN_STEP_OPSET),
     opsetImport: [{ domain: "", version: TRAIN_STEP_OPSET }],
     producerName: "diffit",
     graph: {
       name: `${graph.name}-train-${part}`,
-      node: renderNodes(b, TRAIN_STEP_OPSET),
+      node: rendered.nodes,
       input: inputs,
       output: outputs,
-      initializer: b.initializers.map((i) => tensorProto(i)),
+      initializer: rendered.initializers.map((i) => tensorProto(i)),
     },
   };
   return {
@@ -182,7 +183,7 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     fixed,
     imageDims: image,
     conditional,
-    nodeCount: b.nodes.length,
+    nodeCount: rendered.nodes.length,
     dropouts,
     tensors: b,
     differentiated,

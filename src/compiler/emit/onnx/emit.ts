@@ -17,7 +17,7 @@ import {
   SUPPORTED_OPSETS,
   type ValueInfoProto,
 } from "./proto.ts";
-import { renderNodes, tensorProto } from "./render.ts";
+import { renderGraph, tensorProto } from "./render.ts";
 
 export interface OnnxExportOptions extends LowerOptions {
   /** "edm" wraps the network in EDM's preconditioning, so the file computes D(x; σ). */
@@ -116,6 +116,7 @@ export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
   }
   b.alias(out, "out");
 
+  const rendered = renderGraph(b, o.opset);
   const model: ModelProto = {
     irVersion: irVersionFor(o.opset),
     opsetImport: [{ domain: "", version: o.opset }],
@@ -123,13 +124,13 @@ export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
     producerVersion: o.producerVersion,
     graph: {
       name: graph.name,
-      node: renderNodes(b, o.opset),
+      node: rendered.nodes,
       input: inputs,
       output: [valueInfo("out", DataType.FLOAT, ["batch", Cout, H, W])],
     },
     metadataProps: Object.entries(o.metadata).map(([key, value]) => ({ key, value })),
   };
-  return { model, initializers: b.initializers };
+  return { model, initializers: rendered.initializers };
 }
 
 /** Encodes a model with every initializer inline (files below the 2 GB protobuf limit). */

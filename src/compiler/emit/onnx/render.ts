@@ -37,9 +37,17 @@ function renderNode(g: TensorGraph, n: TensorNode, opset: number): NodeProto {
   };
 }
 
-/** The graph's nodes as NodeProtos for `opset`. */
-export function renderNodes(g: TensorGraph, opset: number): NodeProto[] {
-  return g.nodes.map((n) => renderNode(g, n, opset));
+/**
+ * The graph's nodes as NodeProtos for `opset`, and the stored tensors they read (a constant can
+ * lose its last reader in rendering: reduction axes written as an attribute before opset 18).
+ */
+export function renderGraph(
+  g: TensorGraph,
+  opset: number,
+): { nodes: NodeProto[]; initializers: Initializer[] } {
+  const nodes = g.nodes.map((n) => renderNode(g, n, opset));
+  const read = new Set(nodes.flatMap((n) => n.input ?? []));
+  return { nodes, initializers: g.initializers.filter((i) => read.has(i.name)) };
 }
 
 /** A stored tensor, inline or (for large weights) as a reference into an external data file. */
