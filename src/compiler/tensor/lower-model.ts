@@ -56,7 +56,13 @@ function binary(ctx: LowerContext, type: "Add" | "Mul", ins: Val[], hint: string
   return { name: acc, layout: target ?? "flat" };
 }
 
-/** TMSA on an NHWC grid [P Eq 3-6]; see ops/attention.ts and runtime/tfjs/window-attention.ts. */
+/**
+ * TMSA on an NHWC grid [P Eq 3-6]; see ops/attention.ts and runtime/tfjs/window-attention.ts.
+ * Tokens are window-partitioned before the projection (a per-token map commutes with it, and
+ * C channels move instead of 3C), and q, k, v are split apart before their head transposes:
+ * 4-D transposes, which onnxruntime runs (and differentiates) several times faster than one
+ * 5-D transpose of the fused qkv with 8-float inner runs.
+ */
 function windowAttention(node: NodeOf<"window-attention">, ins: Val[], ctx: LowerContext): Val {
   const a = node.attrs;
   const b = ctx.b;
@@ -71,14 +77,18 @@ function windowAttention(node: NodeOf<"window-attention">, ins: Val[], ctx: Lowe
   const T = w * w;
   const nh = H / w;
   const nw = W / w;
-  // Eq 3-5: the fused spatial projection plus the temporal one broadcast over the grid.
+  // Windows [N, nh, w, nw, w, C] → [N, nh·nw·T, C].
+  const grid = b.op("Reshape", [x.name, b.ints([-1, nh, w, nw, w, c])], `${h}/grid`);
+  const win = b.op("Transpose", [grid], `${h}/windows`, { perm: [0, 1, 3, 2, 4, 5] });
+  const tokens = b.op("Reshape", [win, b.ints([-1, nh * nw * T, c])], `${h}/tokens`);
+  // Eq 3-5: the fused spatial projection plus the temporal one, per sample.
   let qkv = dense(
     ctx,
-    x,
+    { name: tokens, layout: "flat" },
     ctx.weight(node, "qkv.weight"),
     a.qkvBias ? ctx.weight(node, "qkv.bias") : undefined,
     `${h}/qkv`,
-  ).name;
+  ).name; // [N, nh·nw·T, 3C]
   if (a.mode === "tmsa") {
     if (!temb) throw new Error("TMSA needs the time token");
     const t = dense(
@@ -88,23 +98,19 @@ function windowAttention(node: NodeOf<"window-attention">, ins: Val[], ctx: Lowe
       a.qkvBias ? ctx.weight(node, "qkv_temb.bias") : undefined,
       `${h}/qkv_temb`,
     );
-    qkv = b.op(
-      "Add",
-      [qkv, b.op("Reshape", [t.name, b.ints([-1, 1, 1, 3 * c])], `${h}/temb4`)],
-      `${h}/qkv_t`,
-    );
+    qkv = b.op("Add", [qkv, b.op("Unsqueeze", [t.name, b.ints([1])], `${h}/temb3`)], `${h}/qkv_t`);
   }
-  // Windows [N, nh, w, nw, w, 3C] → [B', T, 3, heads, d] → [3, B', heads, T, d].
-  const grid = b.op("Reshape", [qkv, b.ints([-1, nh, w, nw, w, 3 * c])], `${h}/grid`);
-  const win = b.op("Transpose", [grid], `${h}/windows`, { perm: [0, 1, 3, 2, 4, 5] });
-  const split = b.op("Reshape", [win, b.ints([-1, T, 3, heads, d])], `${h}/split`);
-  const qkvh = b.op("Transpose", [split], `${h}/heads`, { perm: [2, 0, 3, 1, 4] });
-  const [q, k, v] = [0, 1, 2].map((i) =>
-    b.op("Gather", [qkvh, b.constant([i], [], "int64")], `${h}/${"qkv"[i]}`, { axis: 0 }),
-  );
+  // [N, L, C] each → heads: q, v as [B', heads, T, d], k as [B', heads, d, T].
+  const [q0, k0, v0] = b.opN("Split", [qkv, b.ints([c, c, c])], `${h}/qkv_split`, 3, { axis: -1 });
+  const toHeads = (t: string, role: string, perm: number[]) =>
+    b.op("Transpose", [b.op("Reshape", [t, b.ints([-1, T, heads, d])], `${h}/${role}4`)], `${h}/${role}`, {
+      perm,
+    });
+  const q = toHeads(q0 ?? "", "q", [0, 2, 1, 3]);
+  const kt = toHeads(k0 ?? "", "k_t", [0, 2, 3, 1]);
+  const v = toHeads(v0 ?? "", "v", [0, 2, 1, 3]);
   // Eq 6: softmax(q·kᵀ/√d + B)·v, q scaled first as [OFF] does.
-  const qs = b.op("Mul", [q ?? "", b.scalar(d ** -0.5)], `${h}/q_scaled`);
-  const kt = b.op("Transpose", [k ?? ""], `${h}/k_t`, { perm: [0, 1, 3, 2] });
+  const qs = b.op("Mul", [q, b.scalar(d ** -0.5)], `${h}/q_scaled`);
   let scores = b.op("MatMul", [qs, kt], `${h}/scores`); // [B', heads, T, T]
   const idx = b.constant(Array.from(relativePositionIndex(w)), [T * T], "int64");
   if (a.relativePositionBias) {
@@ -146,7 +152,7 @@ function windowAttention(node: NodeOf<"window-attention">, ins: Val[], ctx: Lowe
     );
   }
   const attn = b.op("Softmax", [scores], `${h}/softmax`, { axis: -1 });
-  const out = b.op("MatMul", [attn, v ?? ""], `${h}/attn_v`); // [B', heads, T, d]
+  const out = b.op("MatMul", [attn, v], `${h}/attn_v`); // [B', heads, T, d]
   const mergedT = b.op("Transpose", [out], `${h}/merge_t`, { perm: [0, 2, 1, 3] }); // [B', T, heads, d]
   const merged = b.op("Reshape", [mergedT, b.ints([-1, nh, nw, w, w, c])], `${h}/merge`);
   const back = b.op("Transpose", [merged], `${h}/unwindow`, { perm: [0, 1, 3, 2, 4, 5] });

@@ -59,6 +59,8 @@ export interface TensorOpAttrs {
   Expand: None;
   Transpose: { perm: number[] };
   Concat: { axis: number };
+  /** Inputs x, split (the sizes along axis); one output per size. */
+  Split: { axis: number };
   /** Inputs x, starts, ends, axes, steps (optional). */
   Slice: None;
   /** Inputs data, indices. */
@@ -218,6 +220,13 @@ export const SHAPE_RULES = {
     const first = ins[0] ?? [];
     const axis = norm(a.axis, first.length);
     return [first.map((d, i) => (i === axis ? ins.reduce((acc, s) => acc + (s[i] ?? 0), 0) : d))];
+  },
+  Split: (a, q) => {
+    const s = q.dims(0);
+    const axis = norm(a.axis, s.length);
+    const sizes = q.constant(1);
+    if (sizes.reduce((x, y) => x + y, 0) !== s[axis]) throw new Error(`split sizes [${sizes}] for [${s}]`);
+    return sizes.map((n) => s.map((d, i) => (i === axis ? n : d)));
   },
   Slice: (_a, q) => {
     const s = [...q.dims(0)];

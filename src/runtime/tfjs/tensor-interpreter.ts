@@ -184,6 +184,8 @@ function run(node: TensorNode, v: (i: number) => tf.Tensor, ints: (i: number) =>
           node.attrs.axis,
         ),
       ];
+    case "Split":
+      return tf.split(x(), ints(1), node.attrs.axis);
     case "Slice": {
       const a = x();
       const starts = ints(1);

@@ -29,6 +29,15 @@ export const LAYOUT_VJPS = {
     needs[0]
       ? [sumTo(ctx, gradOf(grads), ctx.b.dims(out(node)), ctx.b.dims(arg(node, 0)), `${out(node)}/grad`)]
       : [],
+  // Split: the outputs' gradients joined back, zeros for an output that has none.
+  Split: (node, grads, needs, ctx) => {
+    if (!needs[0]) return [];
+    const b = ctx.b;
+    const parts = node.outputs.map(
+      (o, i) => grads[i] ?? b.op("Expand", [b.scalar(0), b.ints([...b.dims(o)])], `${o}/zero_grad`),
+    );
+    return [b.op("Concat", parts, `${out(node)}/grad`, { axis: node.attrs.axis })];
+  },
   // Zero padding: the gradient is the interior, cut back out.
   Pad: (node, grads, needs, ctx) => {
     if (!needs[0]) return [];
