@@ -258,6 +258,8 @@ async function compareOp<K extends TensorOpKind>(
   extraInputs: (b: TensorGraph) => string[] = () => [],
   /** Put the extra inputs first (Where's condition). */
   extraFirst = false,
+  /** For ops with several outputs: how many, and which ones the loss reads (joined on `axis`). */
+  multi?: { count: number; read: number[]; axis: number },
 ): Promise<number> {
   const rng = new Rng(3, op);
   const b = new TensorGraph();
@@ -268,12 +270,17 @@ async function compareOp<K extends TensorOpKind>(
   );
   const names = ins.map((s, i) => b.input(`in${i}`, s.shape));
   const extra = extraInputs(b);
-  const y = (b.op as (op: K, ins: string[], hint: string, attrs: TensorOpAttrs[K]) => string)(
-    op,
-    extraFirst ? [...extra, ...names] : [...names, ...extra],
-    "y",
-    attrs,
-  );
+  const outs = (
+    b.opN as (op: K, ins: string[], hint: string, n: number, attrs: TensorOpAttrs[K]) => string[]
+  )(op, extraFirst ? [...extra, ...names] : [...names, ...extra], "y", multi?.count ?? 1, attrs);
+  const y = multi
+    ? b.op(
+        "Concat",
+        multi.read.map((i) => outs[i] ?? ""),
+        "read",
+        { axis: multi.axis },
+      )
+    : (outs[0] ?? "");
   const ref = tf.tidy(() => reference(...values.map((v, i) => tf.tensor(v, ins[i]?.shape))).shape);
   const r = Float32Array.from({ length: ref.reduce((a, d) => a * d, 1) }, () => rng.normal());
   const loss = b.op("ReduceSum", [b.op("Mul", [y, b.constant(Array.from(r), ref)], "weighted")], "loss", {
@@ -498,6 +505,22 @@ describe("single tensor-op rules match tf.grads, on onnxruntime and on tfjs", ()
             ]),
           {},
           (b) => [b.ints([1, 0, 2, 1])],
+        ),
+    ],
+    [
+      "Split [2,6] into 1, 2, 3 on axis 1, the middle output unread (zero gradient)",
+      () =>
+        compareOp(
+          "Split",
+          [{ shape: [2, 6] }],
+          (a) => {
+            const [p, , r] = tf.split(a as tf.Tensor, [1, 2, 3], 1);
+            return tf.concat([p as tf.Tensor, r as tf.Tensor], 1);
+          },
+          { axis: 1 },
+          (b) => [b.ints([1, 2, 3])],
+          false,
+          { count: 3, read: [0, 2], axis: 1 },
         ),
     ],
     [
