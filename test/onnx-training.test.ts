@@ -20,7 +20,7 @@ import type { Dataset } from "../src/runtime/data/dataset.ts";
 import { loadData } from "../src/runtime/data/load-data.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { Rng } from "../src/runtime/random.ts";
-import { trainOnnx } from "../src/runtime/training/onnx-engine.ts";
+import { stepThreads, trainOnnx, WIDE_STEP_FLOPS_PER_NODE } from "../src/runtime/training/onnx-engine.ts";
 import { MetricsLog } from "../src/runtime/training/reporting.ts";
 import { loadTrainState } from "../src/runtime/training/train-state.ts";
 import { type TrainOptions, train } from "../src/runtime/training/trainer.ts";
@@ -240,4 +240,15 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
     expect(r.message).toMatch(/last good checkpoint \(step 3\)/);
     expect(readFileSync(join(d, "state.safetensors")).equals(before)).toBe(true);
   }, 60_000);
+});
+
+describe("ONNX engine threads", () => {
+  it("uses every core for wide steps and leaves one to Node for narrow ones", () => {
+    // tiny-fmnist at batch 64 is ~2.4 MFLOP per node, diffit-cifar10 at batch 8 ~21 (bench).
+    expect(stepThreads(2, 2.4e6)).toBe(1);
+    expect(stepThreads(2, 2.1e7)).toBe(2);
+    expect(stepThreads(16, WIDE_STEP_FLOPS_PER_NODE - 1)).toBe(15);
+    expect(stepThreads(16, WIDE_STEP_FLOPS_PER_NODE)).toBe(16);
+    expect(stepThreads(1, 1e3)).toBe(1);
+  });
 });

@@ -6,6 +6,7 @@
 import { cpus } from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
+import { analyze } from "../../compiler/analysis.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { ParamDef } from "../../compiler/ir/types.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
@@ -29,7 +30,21 @@ import { runTraining, type TrainOptions, type TrainResult } from "./loop.ts";
 import type { StateArray } from "./train-state.ts";
 import { sampleGrid } from "./trainer.ts";
 
-/** Compiles the step graph and opens it with one intra-op thread per core but one (DIFFIT_ORT_THREADS). */
+/** FLOPs per node of a step above which every core pays off (see stepThreads). */
+export const WIDE_STEP_FLOPS_PER_NODE = 1e7;
+
+/**
+ * Intra-op threads for a step graph. onnxruntime splits each op across its threads, which pays
+ * when the ops are large: diffit-cifar10 (batch 8, ~20 MFLOP per node) ran 21 % faster on both
+ * cores of the 2-core bench machine than on one. A narrow model's thousands of small ops lose
+ * more to the threads' synchronisation than they gain (tiny-fmnist, ~3 MFLOP per node: 349 ms
+ * on one thread, 427 on two), so those leave one core to Node's own thread.
+ */
+export function stepThreads(cores: number, flopsPerNode: number): number {
+  return flopsPerNode >= WIDE_STEP_FLOPS_PER_NODE ? cores : Math.max(1, cores - 1);
+}
+
+/** Compiles the step graph and opens it (threads: `extra.threads`, DIFFIT_ORT_THREADS, or stepThreads). */
 export async function openTrainStep(
   entry: ResolvedEntry,
   o: Pick<TrainOptions, "batchSize" | "optimizer" | "betas" | "weightDecay" | "gradClip" | "emaDecay">,
@@ -49,13 +64,11 @@ export async function openTrainStep(
     ...(extra.exposeGradients ? { exposeGradients: true } : {}),
     ...(extra.part ? { part: extra.part } : {}),
   });
+  const flopsPerNode = (6 * analyze(graph).totals.macs * o.batchSize) / step.nodeCount;
   const session = await ort.InferenceSession.create(step.bytes, {
     executionProviders: ["cpu"],
-    // One thread per core but one, left to Node's own thread (batches, metrics): on the 2-core bench
-    // machine 2 threads took 1.0 s per tiny-fmnist step against 0.41 s for 1, idle or not.
-    // DIFFIT_ORT_THREADS overrides it.
     intraOpNumThreads:
-      extra.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || Math.max(1, cpus().length - 1)),
+      extra.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || stepThreads(cpus().length, flopsPerNode)),
     graphOptimizationLevel: "all",
   });
   return { step, session };
