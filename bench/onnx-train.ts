@@ -10,12 +10,16 @@ import { TensorGraph } from "../src/compiler/tensor/graph.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { ort } from "../src/runtime/onnx/session.ts";
 import { Rng } from "../src/runtime/random.ts";
-import { dropoutMasks, OnnxTrainState, openTrainStep } from "../src/runtime/training/onnx-engine.ts";
+import type { Batch } from "../src/runtime/training/batch.ts";
+import { OnnxTrainState, openOnnxStepper } from "../src/runtime/training/onnx-engine.ts";
 
 export interface OnnxTrainRow {
   spec: string;
   batch: number;
+  /** Intra-op threads per session. */
   threads: number;
+  /** Data-parallel replicas (sessions side by side on slices of the batch). */
+  replicas: number;
   compileMs: number;
   trainStepMs: number;
   /** 6 FLOPs per MAC (forward, backward), as the tfjs rows count them. */
@@ -24,24 +28,22 @@ export interface OnnxTrainRow {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
+/**
+ * The engine's own step (openOnnxStepper: batch layout, dropout masks, sessions, gradient
+ * averaging across replicas) on random data: one session on `threads` intra-op threads, or
+ * `replicas` single-threaded replicas on slices of the batch.
+ */
 export async function benchOnnxTrainStep(
   file: string,
   batch: number,
   repeats: number,
-  threads: number,
+  layout: { threads: number; replicas?: undefined } | { replicas: number; threads?: undefined },
 ): Promise<OnnxTrainRow> {
   const entry = runFrontEnd(file).entries[0];
   if (!entry) throw new Error(`${file} is invalid`);
   const graph = buildGraph(entry.spec);
   const macs = analyze(graph).totals.macs * batch;
   const t = entry.spec.training;
-  const t0 = performance.now();
-  const { step, session } = await openTrainStep(
-    entry,
-    { ...t, batchSize: batch, gradClip: t.gradClip },
-    { threads },
-  );
-  const compileMs = performance.now() - t0;
   const zeros = (p: { shape: readonly number[] }) => new Float32Array(p.shape.reduce((a, b) => a * b, 1));
   const state = new OnnxTrainState(graph.params, {
     model: (p) => initialValues(p, 0),
@@ -49,49 +51,44 @@ export async function benchOnnxTrainStep(
     adamM: zeros,
     adamV: zeros,
   });
-  const [B, C, H, W] = step.imageDims;
+  const t0 = performance.now();
+  const stepper = await openOnnxStepper(
+    entry,
+    {
+      ...t,
+      batchSize: batch,
+      microBatch: batch,
+      seed: 1,
+      ...(layout.replicas ? { replicas: layout.replicas } : { replicas: 1, threads: layout.threads }),
+    },
+    state,
+    0,
+  );
+  const compileMs = performance.now() - t0;
+  const { size, channels } = entry.spec.input;
   const rng = new Rng(1, "bench-train");
-  const image = () =>
-    new ort.Tensor(
-      "float32",
-      Float32Array.from({ length: B * C * H * W }, () => rng.normal()),
-      [B, C, H, W],
-    );
-  const scalar = (v: number) => new ort.Tensor("float32", Float32Array.of(v), []);
-  const feeds: Record<string, ort.Tensor> = {
-    x: image(),
-    noise: image(),
-    sigma: new ort.Tensor(
-      "float32",
-      Float32Array.from({ length: B }, () => Math.exp(-1.2 + 1.2 * rng.normal())),
-      [B],
-    ),
-    lr: scalar(1e-4),
-    bc1: scalar(0.1),
-    bc2: scalar(0.001),
+  const n = batch * size * size * channels;
+  const classes = entry.spec.conditioning.classes;
+  const data: Batch = {
+    images: Float32Array.from({ length: n }, () => Math.tanh(rng.normal())),
+    noise: Float32Array.from({ length: n }, () => rng.normal()),
+    labels: classes > 0 ? Int32Array.from({ length: batch }, (_, i) => i % classes) : undefined,
+    levels: Array.from({ length: batch }, () => Math.exp(-1.2 + 1.2 * rng.normal())),
   };
-  if (step.conditional)
-    feeds.y = new ort.Tensor(
-      "int32",
-      Int32Array.from({ length: B }, (_, i) => i % 10),
-      [B],
-    );
   const times: number[] = [];
   // Two warm-up steps: the first runs allocate onnxruntime's arena and plan memory.
   for (let i = 0; i < repeats + 2; i++) {
-    for (const [name, v] of state.tensors) feeds[name] = v;
-    for (const [name, mask] of dropoutMasks(step, i)) feeds[name] = mask; // drawn outside the timing
     const s = performance.now();
-    const out = await session.run(feeds);
+    await stepper.step(data, i, 1e-4);
     if (i >= 2) times.push(performance.now() - s);
-    state.advance(out);
   }
-  await session.release();
+  await stepper.dispose();
   const trainStepMs = median(times);
   return {
     spec: entry.name,
     batch,
-    threads,
+    threads: layout.threads ?? 1,
+    replicas: stepper.replicas,
     compileMs,
     trainStepMs,
     trainGflops: (6 * macs) / (trainStepMs * 1e6),

@@ -20,7 +20,7 @@ import type { Dataset } from "../src/runtime/data/dataset.ts";
 import { loadData } from "../src/runtime/data/load-data.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { Rng } from "../src/runtime/random.ts";
-import { stepThreads, trainOnnx, WIDE_STEP_FLOPS_PER_NODE } from "../src/runtime/training/onnx-engine.ts";
+import { stepParallelism, trainOnnx, WIDE_STEP_FLOPS_PER_NODE } from "../src/runtime/training/onnx-engine.ts";
 import { MetricsLog } from "../src/runtime/training/reporting.ts";
 import { loadTrainState } from "../src/runtime/training/train-state.ts";
 import { type TrainOptions, train } from "../src/runtime/training/trainer.ts";
@@ -96,33 +96,41 @@ describe("ONNX training engine vs tfjs on tiny-fmnist", () => {
     await trainOnnx(entry, data, options(onnx50, 50));
   }, 300_000);
 
-  it("one step: parameters, EMA and Adam moments agree within 1e-5 relative", async () => {
-    const [a, b] = await trainBoth("one-step", entry, data, (d) => options(d, 1));
-    const ref = state(a);
-    const got = state(b);
-    expect(got.progress).toEqual(ref.progress);
-    expect(worst(got.model, ref.model)).toBeLessThan(1e-5);
-    expect(worst(got.ema, ref.ema)).toBeLessThan(1e-5);
-    expect(worst(got.adamM, ref.adamM)).toBeLessThan(1e-5);
-    expect(worst(got.adamV, ref.adamV)).toBeLessThan(1e-5);
-    // The update itself, not only w₀ + a small step: (w₁ − w₀) per tensor.
-    const start = new Map(graph.params.map((p) => [p.name, initialValues(p, 11)]));
-    const delta = (m: Map<string, Float32Array>) =>
-      new Map(
-        [...m].map(([name, w]) => {
-          const w0 = start.get(name) ?? new Float32Array();
-          return [name, w.map((v, i) => v - (w0[i] ?? 0))];
-        }),
-      );
-    const update = worst(delta(got.model), delta(ref.model));
-    if (process.env.DIFFIT_VERBOSE) {
-      const parts = [got.model, got.ema, got.adamM, got.adamV].map((m, i) =>
-        worst(m, [ref.model, ref.ema, ref.adamM, ref.adamV][i] ?? new Map()),
-      );
-      console.log("one step: model, ema, m, v, update", ...parts, update);
-    }
-    expect(update).toBeLessThan(1e-5);
-  }, 120_000);
+  // One session, and the batch split across two data-parallel replicas (one in a worker thread).
+  it.each([1, 2])(
+    "one step, %i replica(s): parameters, EMA and Adam moments agree within 1e-5 relative",
+    async (replicas) => {
+      const [a, b] = await trainBoth(`one-step-${replicas}`, entry, data, (d) => ({
+        ...options(d, 1),
+        replicas,
+      }));
+      const ref = state(a);
+      const got = state(b);
+      expect(got.progress).toEqual(ref.progress);
+      expect(worst(got.model, ref.model)).toBeLessThan(1e-5);
+      expect(worst(got.ema, ref.ema)).toBeLessThan(1e-5);
+      expect(worst(got.adamM, ref.adamM)).toBeLessThan(1e-5);
+      expect(worst(got.adamV, ref.adamV)).toBeLessThan(1e-5);
+      // The update itself, not only w₀ + a small step: (w₁ − w₀) per tensor.
+      const start = new Map(graph.params.map((p) => [p.name, initialValues(p, 11)]));
+      const delta = (m: Map<string, Float32Array>) =>
+        new Map(
+          [...m].map(([name, w]) => {
+            const w0 = start.get(name) ?? new Float32Array();
+            return [name, w.map((v, i) => v - (w0[i] ?? 0))];
+          }),
+        );
+      const update = worst(delta(got.model), delta(ref.model));
+      if (process.env.DIFFIT_VERBOSE) {
+        const parts = [got.model, got.ema, got.adamM, got.adamV].map((m, i) =>
+          worst(m, [ref.model, ref.ema, ref.adamM, ref.adamV][i] ?? new Map()),
+        );
+        console.log("one step: model, ema, m, v, update", ...parts, update);
+      }
+      expect(update).toBeLessThan(1e-5);
+    },
+    120_000,
+  );
 
   it("micro-batches (2 × 2): one step agrees within 1e-5 relative with tfjs's micro-batched step", async () => {
     const [a, b] = await trainBoth("micro", entry, data, (d) => ({ ...options(d, 1), microBatch: 2 }));
@@ -203,18 +211,26 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
 
   // The weights after 20 steps get the loss tolerance: Adam's m̂/√v̂ turns the ~1e-6 gradient
   // differences of near-zero gradients into update differences of up to ~lr (measured 1e-4).
-  it("20 steps: losses and weights after them within 1e-3 relative", async () => {
-    const [a, b] = await trainBoth("adm", latent, latents, (d) => latentOptions(d, 20));
-    const ref = losses(a);
-    const got = losses(b);
-    expect(got).toHaveLength(20);
-    const err = lossError(got, ref);
-    if (process.env.DIFFIT_VERBOSE) console.log("ADM 20-step max relative loss error", err);
-    expect(err).toBeLessThan(1e-3);
-    const sa = loadTrainState(join(a, "state.safetensors"), latentGraph, latent.hash);
-    const sb = loadTrainState(join(b, "state.safetensors"), latentGraph, latent.hash);
-    expect(worst(sb.model, sa.model)).toBeLessThan(1e-3);
-  }, 120_000);
+  // With two replicas each takes its rows of the whole batch's dropout masks.
+  it.each([1, 2])(
+    "20 steps, %i replica(s): losses and weights after them within 1e-3 relative",
+    async (replicas) => {
+      const [a, b] = await trainBoth(`adm-${replicas}`, latent, latents, (d) => ({
+        ...latentOptions(d, 20),
+        replicas,
+      }));
+      const ref = losses(a);
+      const got = losses(b);
+      expect(got).toHaveLength(20);
+      const err = lossError(got, ref);
+      if (process.env.DIFFIT_VERBOSE) console.log("ADM 20-step max relative loss error", err);
+      expect(err).toBeLessThan(1e-3);
+      const sa = loadTrainState(join(a, "state.safetensors"), latentGraph, latent.hash);
+      const sb = loadTrainState(join(b, "state.safetensors"), latentGraph, latent.hash);
+      expect(worst(sb.model, sa.model)).toBeLessThan(1e-3);
+    },
+    120_000,
+  );
 
   it("micro-batches with dropout: 10 steps of 2 × 2 agree with tfjs within 1e-3 relative", async () => {
     const [a, b] = await trainBoth("adm-micro", latent, latents, (d) => ({
@@ -242,13 +258,18 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
   }, 60_000);
 });
 
-describe("ONNX engine threads", () => {
-  it("uses every core for wide steps and leaves one to Node for narrow ones", () => {
-    // tiny-fmnist at batch 64 is ~2.4 MFLOP per node, diffit-cifar10 at batch 8 ~21 (bench).
-    expect(stepThreads(2, 2.4e6)).toBe(1);
-    expect(stepThreads(2, 2.1e7)).toBe(2);
-    expect(stepThreads(16, WIDE_STEP_FLOPS_PER_NODE - 1)).toBe(15);
-    expect(stepThreads(16, WIDE_STEP_FLOPS_PER_NODE)).toBe(16);
-    expect(stepThreads(1, 1e3)).toBe(1);
+describe("ONNX engine parallelism", () => {
+  it("shares wide steps' ops across every core and splits narrow steps' batches across replicas", () => {
+    const wide = WIDE_STEP_FLOPS_PER_NODE;
+    // tiny-fmnist at batch 64: ~0.13 GFLOP per IR node; diffit-cifar10 at batch 8: ~1 (bench).
+    expect(stepParallelism(2, 1.3e8, 64)).toEqual({ replicas: 2, threads: 1 });
+    expect(stepParallelism(2, 1e9, 8)).toEqual({ replicas: 1, threads: 2 });
+    expect(stepParallelism(16, wide - 1, 64)).toEqual({ replicas: 16, threads: 1 });
+    expect(stepParallelism(16, wide, 64)).toEqual({ replicas: 1, threads: 16 });
+    // A batch that does not split evenly keeps one session, one core left to Node.
+    expect(stepParallelism(4, 1e6, 6)).toEqual({ replicas: 1, threads: 3 });
+    expect(stepParallelism(1, 1e6, 8)).toEqual({ replicas: 1, threads: 1 });
+    expect(stepParallelism(2, 1e9, 8, 4)).toEqual({ replicas: 4, threads: 1 });
+    expect(() => stepParallelism(2, 1e6, 6, 4)).toThrow(/divides the batch \(6\)/);
   });
 });

@@ -31,6 +31,8 @@ export interface TrainOptions {
   batchSize: number;
   /** Samples per forward/backward pass; gradients of a step are averaged over micro-batches. */
   microBatch: number;
+  /** ONNX engine: data-parallel replicas of the step (undefined: chosen per model and machine). */
+  replicas?: number;
   lr: number;
   warmupSteps: number;
   gradClip: number | null;

@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import { analyze } from "../../compiler/analysis.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
-import type { ParamDef } from "../../compiler/ir/types.ts";
+import type { Graph, ParamDef } from "../../compiler/ir/types.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
 import { ADM_INPUTS, type AdmInput } from "../../compiler/training/adm-loss.ts";
 import {
@@ -27,24 +27,49 @@ import { initialValues } from "../init.ts";
 import { nhwcToNchw } from "../onnx/layout.ts";
 import type { Batch } from "./batch.ts";
 import { runTraining, type TrainOptions, type TrainResult } from "./loop.ts";
+import { type GradientOutputs, openRunners } from "./replicas.ts";
 import type { StateArray } from "./train-state.ts";
 import { sampleGrid } from "./trainer.ts";
 
-/** FLOPs per node of a step above which every core pays off (see stepThreads). */
-export const WIDE_STEP_FLOPS_PER_NODE = 1e7;
-
-/**
- * Intra-op threads for a step graph. onnxruntime splits each op across its threads, which pays
- * when the ops are large: diffit-cifar10 (batch 8, ~20 MFLOP per node) ran 21 % faster on both
- * cores of the 2-core bench machine than on one. A narrow model's thousands of small ops lose
- * more to the threads' synchronisation than they gain (tiny-fmnist, ~3 MFLOP per node: 349 ms
- * on one thread, 427 on two), so those leave one core to Node's own thread.
- */
-export function stepThreads(cores: number, flopsPerNode: number): number {
-  return flopsPerNode >= WIDE_STEP_FLOPS_PER_NODE ? cores : Math.max(1, cores - 1);
+/** A step's FLOPs (6 per MAC: forward and backward) per model IR node: how large its ops are. */
+export function stepFlopsPerNode(graph: Graph, batch: number): number {
+  return (6 * analyze(graph).totals.macs * batch) / graph.nodes.length;
 }
 
-/** Compiles the step graph and opens it (threads: `extra.threads`, DIFFIT_ORT_THREADS, or stepThreads). */
+/** FLOPs per model IR node above which a step's ops are large enough to share out across threads. */
+export const WIDE_STEP_FLOPS_PER_NODE = 4e8;
+
+/**
+ * How a step uses the cores. onnxruntime splits each op across its intra-op threads, which pays
+ * when the ops are large: diffit-cifar10 (batch 8, ~1 GFLOP per IR node) ran 21 % faster on both
+ * cores of the 2-core bench machine than on one. A narrow model's thousands of small ops lose
+ * more to the threads' synchronisation than they gain (tiny-fmnist, batch 64, ~0.13 GFLOP per
+ * node: 349 ms on one thread, 427 on two); it runs as one single-threaded replica per core on an
+ * even split of the batch instead (replicas.ts), or, if the batch does not split evenly, on one
+ * thread per core but one. `requested` (DIFFIT_ORT_REPLICAS or TrainOptions.replicas) overrides.
+ */
+export function stepParallelism(
+  cores: number,
+  flopsPerNode: number,
+  batch: number,
+  requested?: number,
+): { replicas: number; threads: number } {
+  if (requested !== undefined) {
+    if (!Number.isInteger(requested) || requested < 1 || batch % requested !== 0)
+      throw new UsageError(
+        `replicas must be a whole number that divides the batch (${batch}), got ${requested}`,
+      );
+    return { replicas: requested, threads: 1 };
+  }
+  if (flopsPerNode >= WIDE_STEP_FLOPS_PER_NODE) return { replicas: 1, threads: cores };
+  if (cores > 1 && batch % cores === 0) return { replicas: cores, threads: 1 };
+  return { replicas: 1, threads: Math.max(1, cores - 1) };
+}
+
+/**
+ * Compiles the step graph and opens it on `extra.threads` intra-op threads, else DIFFIT_ORT_THREADS,
+ * else every core for a wide step and one fewer for a narrow one (see stepParallelism).
+ */
 export async function openTrainStep(
   entry: ResolvedEntry,
   o: Pick<TrainOptions, "batchSize" | "optimizer" | "betas" | "weightDecay" | "gradClip" | "emaDecay">,
@@ -64,11 +89,12 @@ export async function openTrainStep(
     ...(extra.exposeGradients ? { exposeGradients: true } : {}),
     ...(extra.part ? { part: extra.part } : {}),
   });
-  const flopsPerNode = (6 * analyze(graph).totals.macs * o.batchSize) / step.nodeCount;
+  const wide = stepFlopsPerNode(graph, o.batchSize) >= WIDE_STEP_FLOPS_PER_NODE;
+  const cores = cpus().length;
   const session = await ort.InferenceSession.create(step.bytes, {
     executionProviders: ["cpu"],
     intraOpNumThreads:
-      extra.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || stepThreads(cpus().length, flopsPerNode)),
+      extra.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || (wide ? cores : Math.max(1, cores - 1))),
     graphOptimizationLevel: "all",
   });
   return { step, session };
@@ -98,12 +124,20 @@ export function admFeeds(d: GaussianDiffusion, t: readonly number[]): Record<Adm
  * The step's dropout masks, drawn by tfjs exactly as the tfjs trainer's forward pass draws them
  * (tf.dropout seeded with the step's seed plus the node id), so both engines drop the same units.
  */
-export function dropoutMasks(step: TrainStepGraph, seed: number): Map<string, ort.Tensor> {
+export function dropoutMasks(
+  step: TrainStepGraph,
+  seed: number,
+  /** Rows lo..hi of the masks of a `batch`-sample step (a replica's slice of an unsplit batch). */
+  rows?: { batch: number; lo: number; hi: number },
+): Map<string, ort.Tensor> {
   const out = new Map<string, ort.Tensor>();
   for (const d of step.dropouts) {
-    const mask = tf.tidy(() => tf.dropout(tf.ones(d.dims), d.rate, undefined, seed + d.node));
-    out.set(d.input, f32(mask.dataSync() as Float32Array, d.dims));
+    const dims = rows ? [rows.batch, ...d.dims.slice(1)] : d.dims;
+    const mask = tf.tidy(() => tf.dropout(tf.ones(dims), d.rate, undefined, seed + d.node));
+    const all = mask.dataSync() as Float32Array;
     mask.dispose();
+    const per = all.length / (dims[0] ?? 1);
+    out.set(d.input, f32(rows ? all.slice(rows.lo * per, rows.hi * per) : all, d.dims));
   }
   return out;
 }
@@ -189,6 +223,7 @@ function batchFeeds(
   batch: Batch,
   ddpm: GaussianDiffusion | undefined,
   dropoutSeed: number,
+  rows?: { batch: number; lo: number; hi: number },
 ): Record<string, ort.Tensor> {
   const [B, C, H, W] = compiled.imageDims;
   const feeds: Record<string, ort.Tensor> = {
@@ -197,7 +232,7 @@ function batchFeeds(
     ...(ddpm ? admFeeds(ddpm, batch.levels) : { sigma: f32(Float32Array.from(batch.levels), [B]) }),
   };
   if (batch.labels) feeds.y = new ort.Tensor("int32", batch.labels, [B]);
-  for (const [name, mask] of dropoutMasks(compiled, dropoutSeed)) feeds[name] = mask;
+  for (const [name, mask] of dropoutMasks(compiled, dropoutSeed, rows)) feeds[name] = mask;
   return feeds;
 }
 
@@ -211,10 +246,47 @@ function sliceBatch(batch: Batch, lo: number, hi: number, per: number): Batch {
   };
 }
 
-export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOptions): Promise<TrainResult> {
+/** What the ONNX engine's step needs of the run's options. */
+export type StepperOptions = Pick<
+  TrainOptions,
+  | "batchSize"
+  | "microBatch"
+  | "replicas"
+  | "optimizer"
+  | "betas"
+  | "weightDecay"
+  | "gradClip"
+  | "emaDecay"
+  | "seed"
+> & {
+  /** Intra-op threads of a single-session step (default: see openTrainStep). */
+  threads?: number;
+};
+
+export interface OnnxStepper {
+  /** One optimizer step on `batch`; a non-finite loss leaves the state untouched. */
+  step(batch: Batch, step: number, lr: number): Promise<{ loss: number; gradNorm: number }>;
+  adamStep(): number;
+  /** The sessions' layout: data-parallel replicas and their slices of the batch. */
+  replicas: number;
+  slices: number;
+  dispose(): Promise<void>;
+}
+
+/**
+ * The engine's step over `state`: one session for the whole step, or the gradient graph run
+ * once per slice of the batch (the user's micro-batches, or one slice per data-parallel replica,
+ * side by side) and the update graph on the mean gradient.
+ */
+export async function openOnnxStepper(
+  entry: ResolvedEntry,
+  o: StepperOptions,
+  state: OnnxTrainState,
+  adamStep0: number,
+): Promise<OnnxStepper> {
+  const graph = buildGraph(entry.spec);
   const diffusion = entry.spec.diffusion;
   const ddpm = diffusion.kind === "ddpm" ? GaussianDiffusion.fromConfig(diffusion) : undefined;
-  const grid = (weights: Map<string, Float32Array>) => sampleGrid(entry, weights, o.sampleSteps, o.seed).grid;
   // Micro-batches as the tfjs engine splits them; the gradient graph has one static batch size,
   // so the split must be even.
   const parts = Math.ceil(o.batchSize / Math.max(1, Math.min(o.microBatch, o.batchSize)));
@@ -224,6 +296,123 @@ export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOpt
       `the ONNX engine splits a batch of ${o.batchSize} into ${parts} micro-batches only if they are equal (${micro} does not divide it); choose a --micro-batch that divides --batch`,
     );
   }
+  let adamStep = adamStep0;
+  const [b1, b2] = o.betas;
+  const schedule = (lr: number) => ({
+    lr: scalar(lr),
+    bc1: scalar(1 - b1 ** (adamStep + 1)),
+    bc2: scalar(1 - b2 ** (adamStep + 1)),
+  });
+  /** Runs `session` on `feeds` plus the state tensors it takes. */
+  const run = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
+    for (const name of session.inputNames) {
+      const t = state.tensors.get(name);
+      if (t) feeds[name] = t;
+    }
+    return session.run(feeds);
+  };
+  const finish = (out: ort.InferenceSession.OnnxValueMapType, loss: number) => {
+    state.advance(out);
+    adamStep++;
+    return { loss, gradNorm: Number(out.grad_norm?.data[0]) };
+  };
+
+  const requested = o.replicas ?? (Number(process.env.DIFFIT_ORT_REPLICAS) || undefined);
+  const { replicas } = stepParallelism(
+    cpus().length,
+    stepFlopsPerNode(graph, o.batchSize),
+    parts > 1 ? parts : o.batchSize,
+    requested,
+  );
+  if (parts === 1 && replicas === 1) {
+    const { step: compiled, session } = await openTrainStep(
+      entry,
+      o,
+      o.threads === undefined ? {} : { threads: o.threads },
+    );
+    return {
+      async step(batch, step, lr) {
+        const feeds = {
+          ...batchFeeds(compiled, batch, ddpm, o.seed * 1_000_003 + step),
+          ...schedule(lr),
+        };
+        const out = await run(session, feeds);
+        const loss = Number(out.loss?.data[0]);
+        // A non-finite loss keeps the previous state: the outputs are dropped.
+        return Number.isFinite(loss) ? finish(out, loss) : { loss, gradNorm: Number.NaN };
+      },
+      adamStep: () => adamStep,
+      replicas: 1,
+      slices: 1,
+      dispose: () => session.release(),
+    };
+  }
+  // Slices: the user's micro-batches, or an even split of the batch across replicas. The
+  // gradient graph runs once per slice (replicas side by side), then the mean gradient goes into
+  // the update graph, as accumulateGradients averages them (sum in order, then divide).
+  const slices = parts > 1 ? parts : replicas;
+  const size = o.batchSize / slices;
+  const grads = await openTrainStep(
+    entry,
+    { ...o, batchSize: size },
+    { part: "gradients", ...(replicas > 1 ? { threads: 1 } : {}) },
+  );
+  const runners = await openRunners(grads.session, grads.step.bytes, replicas);
+  const update = await openTrainStep(entry, o, { part: "update" });
+  const [, C, H, W] = grads.step.imageDims;
+  const per = C * H * W;
+  return {
+    async step(batch, step, lr) {
+      const seed = o.seed * 1_000_003 + step;
+      const feedsOf = (i: number) => {
+        const [lo, hi] = [i * size, (i + 1) * size];
+        // The tfjs engine seeds every micro-batch's dropout alike, so user micro-batches draw
+        // the same masks; replicas of an unsplit batch take their rows of the batch's masks.
+        const rows = parts > 1 ? undefined : { batch: o.batchSize, lo, hi };
+        const feeds = batchFeeds(grads.step, sliceBatch(batch, lo, hi, per), ddpm, seed, rows);
+        for (const name of grads.session.inputNames) {
+          const t = state.tensors.get(name);
+          if (t) feeds[name] = t;
+        }
+        return feeds;
+      };
+      const outs: GradientOutputs[] = [];
+      for (let i = 0; i < slices; i += runners.length) {
+        const wave = runners.slice(0, Math.min(runners.length, slices - i));
+        outs.push(...(await Promise.all(wave.map((r, j) => r.run(feedsOf(i + j))))));
+      }
+      let lossSum = 0;
+      const sums = new Map<string, Float32Array>();
+      for (const out of outs) {
+        lossSum += Number(out.loss?.data[0]);
+        for (const p of grads.step.trainable) {
+          const g = out[gradOutput(p.name)]?.data ?? new Float32Array();
+          const acc = sums.get(p.name);
+          if (!acc) sums.set(p.name, Float32Array.from(g));
+          else for (let k = 0; k < acc.length; k++) acc[k] = (acc[k] ?? 0) + (g[k] ?? 0);
+        }
+      }
+      const loss = lossSum / slices;
+      if (!Number.isFinite(loss)) return { loss, gradNorm: Number.NaN };
+      const feeds: Record<string, ort.Tensor> = schedule(lr);
+      for (const p of grads.step.trainable) {
+        const mean = (sums.get(p.name) ?? new Float32Array()).map((v) => v / slices);
+        feeds[gradOutput(p.name)] = f32(mean, p.shape);
+      }
+      return finish(await run(update.session, feeds), loss);
+    },
+    adamStep: () => adamStep,
+    replicas,
+    slices,
+    dispose: async () => {
+      for (const r of runners) await r.release();
+      await update.session.release();
+    },
+  };
+}
+
+export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOptions): Promise<TrainResult> {
+  const grid = (weights: Map<string, Float32Array>) => sampleGrid(entry, weights, o.sampleSteps, o.seed).grid;
   return runTraining(
     entry,
     data,
@@ -245,86 +434,12 @@ export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOpt
         adamM: from(resumed?.adamM, zeros),
         adamV: from(resumed?.adamV, zeros),
       });
-      let adamStep = resumed?.progress.adamStep ?? 0;
-      const [b1, b2] = o.betas;
-      const schedule = (lr: number) => ({
-        lr: scalar(lr),
-        bc1: scalar(1 - b1 ** (adamStep + 1)),
-        bc2: scalar(1 - b2 ** (adamStep + 1)),
-      });
-      /** Runs `session` on `feeds` plus the state tensors it takes. */
-      const run = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
-        for (const name of session.inputNames) {
-          const t = state.tensors.get(name);
-          if (t) feeds[name] = t;
-        }
-        return session.run(feeds);
-      };
-      const finish = (out: ort.InferenceSession.OnnxValueMapType, loss: number) => {
-        state.advance(out);
-        adamStep++;
-        return { loss, gradNorm: Number(out.grad_norm?.data[0]) };
-      };
-
-      if (parts === 1) {
-        const { step: compiled, session } = await openTrainStep(entry, o);
-        return {
-          async step(batch, step, lr) {
-            const feeds = {
-              ...batchFeeds(compiled, batch, ddpm, o.seed * 1_000_003 + step),
-              ...schedule(lr),
-            };
-            const out = await run(session, feeds);
-            const loss = Number(out.loss?.data[0]);
-            // A non-finite loss keeps the previous state: the outputs are dropped.
-            return Number.isFinite(loss) ? finish(out, loss) : { loss, gradNorm: Number.NaN };
-          },
-          adamStep: () => adamStep,
-          state: () => state.parts(),
-          dispose: () => session.release(),
-        };
-      }
-
-      // Micro-batches: the gradient graph once per micro-batch, the mean gradient into the update
-      // graph, as accumulateGradients averages them (sum in order, then divide).
-      const grads = await openTrainStep(entry, { ...o, batchSize: micro }, { part: "gradients" });
-      const update = await openTrainStep(entry, o, { part: "update" });
-      const [, C, H, W] = grads.step.imageDims;
-      const per = C * H * W;
+      const stepper = await openOnnxStepper(entry, o, state, resumed?.progress.adamStep ?? 0);
       return {
-        async step(batch, step, lr) {
-          let lossSum = 0;
-          const sums = new Map<string, Float32Array>();
-          for (let i = 0; i < parts; i++) {
-            const slice = sliceBatch(batch, i * micro, (i + 1) * micro, per);
-            // The tfjs engine seeds every micro-batch's dropout alike: the same masks here.
-            const out = await run(
-              grads.session,
-              batchFeeds(grads.step, slice, ddpm, o.seed * 1_000_003 + step),
-            );
-            lossSum += Number(out.loss?.data[0]);
-            for (const p of grads.step.trainable) {
-              const g = out[gradOutput(p.name)]?.data as Float32Array;
-              const acc = sums.get(p.name);
-              if (!acc) sums.set(p.name, Float32Array.from(g));
-              else for (let k = 0; k < acc.length; k++) acc[k] = (acc[k] ?? 0) + (g[k] ?? 0);
-            }
-          }
-          const loss = lossSum / parts;
-          if (!Number.isFinite(loss)) return { loss, gradNorm: Number.NaN };
-          const feeds: Record<string, ort.Tensor> = schedule(lr);
-          for (const p of grads.step.trainable) {
-            const mean = (sums.get(p.name) ?? new Float32Array()).map((v) => v / parts);
-            feeds[gradOutput(p.name)] = f32(mean, p.shape);
-          }
-          return finish(await run(update.session, feeds), loss);
-        },
-        adamStep: () => adamStep,
+        step: (batch, step, lr) => stepper.step(batch, step, lr),
+        adamStep: () => stepper.adamStep(),
         state: () => state.parts(),
-        dispose: async () => {
-          await grads.session.release();
-          await update.session.release();
-        },
+        dispose: () => stepper.dispose(),
       };
     },
     grid,
