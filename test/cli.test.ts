@@ -1,6 +1,8 @@
 // The CLI's contract: exit codes 0 ok / 1 invalid spec / 2 usage, --json everywhere,
 // and diagnostics rendered as file:line:column path: message (hint).
 import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/cli.ts";
 
@@ -75,6 +77,19 @@ describe("diffit CLI", () => {
     expect((await run("frobnicate")).code).toBe(2);
     expect((await run("validate")).code).toBe(2);
     expect((await run("inspect", "specs/tiny-fmnist.json", "--depth", "zero")).code).toBe(2);
+    // Replicas split the batch evenly or not at all; refused before any data is read.
+    const uneven = await run(
+      "train",
+      "specs/tiny-fmnist.json",
+      "--batch",
+      "6",
+      "--replicas",
+      "4",
+      "--out",
+      join(tmpdir(), `diffit-cli-replicas-${process.pid}`),
+    );
+    expect(uneven.code).toBe(2);
+    expect(uneven.err).toContain("--replicas must be a whole number that divides the batch (6), got 4");
     expect((await run("--help")).code).toBe(0);
     expect((await run("inspect", "--help")).code).toBe(0);
   });

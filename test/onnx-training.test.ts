@@ -270,6 +270,7 @@ describe("ONNX engine parallelism", () => {
     expect(stepParallelism(4, 1e6, 6)).toEqual({ replicas: 1, threads: 3 });
     expect(stepParallelism(1, 1e6, 8)).toEqual({ replicas: 1, threads: 1 });
     expect(stepParallelism(2, 1e9, 8, 4)).toEqual({ replicas: 4, threads: 1 });
+    expect(stepParallelism(2, 1e9, 8, 1)).toEqual({ replicas: 1, threads: 2 });
     expect(() => stepParallelism(2, 1e6, 6, 4)).toThrow(/divides the batch \(6\)/);
   });
 });

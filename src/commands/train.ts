@@ -11,7 +11,7 @@ import type { Dataset } from "../runtime/data/dataset.ts";
 import { loadData } from "../runtime/data/load-data.ts";
 import { runSweep, type SharedTrainOptions } from "../runtime/sweep/run-sweep.ts";
 import { sweepMarkdown } from "../runtime/sweep/sweep-results.ts";
-import { chooseEngine, trainOnnx } from "../runtime/training/onnx-engine.ts";
+import { chooseEngine, describePlan, planStep, trainOnnx } from "../runtime/training/onnx-engine.ts";
 import { train, trainPaths } from "../runtime/training/trainer.ts";
 import {
   type CommandContext,
@@ -33,6 +33,7 @@ interface TrainFlags {
   steps?: number;
   batch?: number;
   microBatch?: number;
+  replicas?: number;
   lr?: number;
   warmup?: number;
   gradClip?: number;
@@ -72,6 +73,7 @@ function trainOptions(entry: ResolvedEntry, o: TrainFlags): SharedTrainOptions {
     steps: o.steps ?? t.steps ?? 1000,
     batchSize,
     microBatch: o.microBatch ?? batchSize,
+    ...(o.replicas ? { replicas: o.replicas } : {}),
     lr: o.lr ?? t.lr,
     warmupSteps: o.warmup ?? t.warmupSteps,
     gradClip: o.gradClip ?? t.gradClip,
@@ -182,6 +184,11 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
       "samples per forward/backward pass; gradients are averaged (saves memory)",
       positiveInt("--micro-batch"),
     )
+    .option(
+      "--replicas <n>",
+      "ONNX engine: run each step as n data-parallel replicas on even slices of the batch, one per worker thread (default: one per core for narrow models, else 1)",
+      positiveInt("--replicas"),
+    )
     .option("--lr <x>", "peak learning rate (default: training.lr)", positiveNumber("--lr"))
     .option(
       "--warmup <n>",
@@ -281,6 +288,7 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
       const backend = await selectBackend(o.backend);
       io.err(describeBackend(backend));
       io.err(note);
+      if (engine === "onnx") io.err(describePlan(planStep(entry, trainOptions(entry, o))));
       const data = loadTrainingData(io, entry, o);
       const init = o.init ? loadWeights(o.init, buildGraph(entry.spec)).weights : undefined;
       const result = await (engine === "onnx" ? trainOnnx : train)(entry, data, {

@@ -54,16 +54,17 @@ export function stepParallelism(
   batch: number,
   requested?: number,
 ): { replicas: number; threads: number } {
+  const wide = flopsPerNode >= WIDE_STEP_FLOPS_PER_NODE;
+  const oneSession = { replicas: 1, threads: wide ? cores : Math.max(1, cores - 1) };
   if (requested !== undefined) {
     if (!Number.isInteger(requested) || requested < 1 || batch % requested !== 0)
       throw new UsageError(
-        `replicas must be a whole number that divides the batch (${batch}), got ${requested}`,
+        `--replicas must be a whole number that divides the batch (${batch}), got ${requested}`,
       );
-    return { replicas: requested, threads: 1 };
+    return requested === 1 ? oneSession : { replicas: requested, threads: 1 };
   }
-  if (flopsPerNode >= WIDE_STEP_FLOPS_PER_NODE) return { replicas: 1, threads: cores };
-  if (cores > 1 && batch % cores === 0) return { replicas: cores, threads: 1 };
-  return { replicas: 1, threads: Math.max(1, cores - 1) };
+  if (!wide && cores > 1 && batch % cores === 0) return { replicas: cores, threads: 1 };
+  return oneSession;
 }
 
 /**
@@ -273,6 +274,58 @@ export interface OnnxStepper {
   dispose(): Promise<void>;
 }
 
+/** How the engine lays out a step: micro-batches, data-parallel replicas, slices, threads. */
+export interface StepPlan {
+  /** The user's micro-batches (1: none). */
+  parts: number;
+  replicas: number;
+  /** Intra-op threads per session. */
+  threads: number;
+  /** Gradient-graph runs per step, and the samples of each. */
+  slices: number;
+  sliceSize: number;
+}
+
+export function planStep(entry: ResolvedEntry, o: StepperOptions): StepPlan {
+  // Micro-batches as the tfjs engine splits them; the gradient graph has one static batch size,
+  // so the split must be even.
+  const parts = Math.ceil(o.batchSize / Math.max(1, Math.min(o.microBatch, o.batchSize)));
+  const micro = Math.ceil(o.batchSize / parts);
+  if (parts > 1 && micro * parts !== o.batchSize) {
+    throw new InputError(
+      `the ONNX engine splits a batch of ${o.batchSize} into ${parts} micro-batches only if they are equal (${micro} does not divide it); choose a --micro-batch that divides --batch`,
+    );
+  }
+  const requested = o.replicas ?? (Number(process.env.DIFFIT_ORT_REPLICAS) || undefined);
+  const { replicas, threads } = stepParallelism(
+    cpus().length,
+    stepFlopsPerNode(buildGraph(entry.spec), o.batchSize),
+    parts > 1 ? parts : o.batchSize,
+    requested,
+  );
+  const slices = parts > 1 ? parts : replicas;
+  return {
+    parts,
+    replicas,
+    threads: o.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || threads),
+    slices,
+    sliceSize: o.batchSize / slices,
+  };
+}
+
+/** The plan in words, for the CLI. */
+export function describePlan(p: StepPlan): string {
+  const split =
+    p.slices === 1
+      ? "the whole batch"
+      : `${p.slices} slices of ${p.sliceSize}${p.parts > 1 ? " (micro-batches)" : ""}`;
+  const sessions =
+    p.replicas > 1
+      ? `${p.replicas} data-parallel replicas (worker threads) × 1 thread`
+      : `1 session × ${p.threads} thread${p.threads === 1 ? "" : "s"}`;
+  return `onnx step: ${sessions}, ${split} (--replicas, DIFFIT_ORT_THREADS override)`;
+}
+
 /**
  * The engine's step over `state`: one session for the whole step, or the gradient graph run
  * once per slice of the batch (the user's micro-batches, or one slice per data-parallel replica,
@@ -284,18 +337,10 @@ export async function openOnnxStepper(
   state: OnnxTrainState,
   adamStep0: number,
 ): Promise<OnnxStepper> {
-  const graph = buildGraph(entry.spec);
   const diffusion = entry.spec.diffusion;
   const ddpm = diffusion.kind === "ddpm" ? GaussianDiffusion.fromConfig(diffusion) : undefined;
-  // Micro-batches as the tfjs engine splits them; the gradient graph has one static batch size,
-  // so the split must be even.
-  const parts = Math.ceil(o.batchSize / Math.max(1, Math.min(o.microBatch, o.batchSize)));
-  const micro = Math.ceil(o.batchSize / parts);
-  if (parts > 1 && micro * parts !== o.batchSize) {
-    throw new InputError(
-      `the ONNX engine splits a batch of ${o.batchSize} into ${parts} micro-batches only if they are equal (${micro} does not divide it); choose a --micro-batch that divides --batch`,
-    );
-  }
+  const plan = planStep(entry, o);
+  const { parts, replicas, slices, sliceSize: size } = plan;
   let adamStep = adamStep0;
   const [b1, b2] = o.betas;
   const schedule = (lr: number) => ({
@@ -317,19 +362,8 @@ export async function openOnnxStepper(
     return { loss, gradNorm: Number(out.grad_norm?.data[0]) };
   };
 
-  const requested = o.replicas ?? (Number(process.env.DIFFIT_ORT_REPLICAS) || undefined);
-  const { replicas } = stepParallelism(
-    cpus().length,
-    stepFlopsPerNode(graph, o.batchSize),
-    parts > 1 ? parts : o.batchSize,
-    requested,
-  );
   if (parts === 1 && replicas === 1) {
-    const { step: compiled, session } = await openTrainStep(
-      entry,
-      o,
-      o.threads === undefined ? {} : { threads: o.threads },
-    );
+    const { step: compiled, session } = await openTrainStep(entry, o, { threads: plan.threads });
     return {
       async step(batch, step, lr) {
         const feeds = {
@@ -350,14 +384,12 @@ export async function openOnnxStepper(
   // Slices: the user's micro-batches, or an even split of the batch across replicas. The
   // gradient graph runs once per slice (replicas side by side), then the mean gradient goes into
   // the update graph, as accumulateGradients averages them (sum in order, then divide).
-  const slices = parts > 1 ? parts : replicas;
-  const size = o.batchSize / slices;
   const grads = await openTrainStep(
     entry,
     { ...o, batchSize: size },
-    { part: "gradients", ...(replicas > 1 ? { threads: 1 } : {}) },
+    { part: "gradients", threads: plan.threads },
   );
-  const runners = await openRunners(grads.session, grads.step.bytes, replicas);
+  const runners = await openRunners(grads.session, grads.step.bytes, replicas, plan.threads);
   const update = await openTrainStep(entry, o, { part: "update" });
   const [, C, H, W] = grads.step.imageDims;
   const per = C * H * W;

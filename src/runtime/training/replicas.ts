@@ -81,12 +81,16 @@ export async function workerRunner(bytes: Uint8Array, threads: number): Promise<
   };
 }
 
-/** Creates `count` runners of one gradient graph: the given main-thread session and count − 1 workers. */
+/**
+ * Creates `count` runners of one gradient graph: the given main-thread session and count − 1
+ * workers, each with its own session on `threads` intra-op threads.
+ */
 export async function openRunners(
   session: ort.InferenceSession,
   bytes: Uint8Array,
   count: number,
+  threads: number,
 ): Promise<GradientRunner[]> {
-  const workers = await Promise.all(Array.from({ length: count - 1 }, () => workerRunner(bytes, 1)));
+  const workers = await Promise.all(Array.from({ length: count - 1 }, () => workerRunner(bytes, threads)));
   return [mainRunner(session), ...workers];
 }
