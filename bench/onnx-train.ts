@@ -88,7 +88,7 @@ export async function benchOnnxTrainStep(
     spec: entry.name,
     batch,
     threads: layout.threads ?? 1,
-    replicas: stepper.replicas,
+    replicas: stepper.plan.replicas,
     compileMs,
     trainStepMs,
     trainGflops: (6 * macs) / (trainStepMs * 1e6),

@@ -46,8 +46,9 @@ export class TensorGraph {
   private readonly shapes = new Map<string, Dims>();
   private readonly used = new Set<string>();
   private readonly constants = new Map<string, string>();
-  /** Values of the small constants (shapes, axes, scales), for shape rules and VJP rules. */
+  /** Values of the constants (shapes, axes, scales, ...), for shape rules and VJP rules. */
   private readonly constantValues = new Map<string, number[]>();
+  private readonly floatConstants = new Set<string>();
 
   /** A fresh value name derived from `hint`. */
   fresh(hint: string): string {
@@ -103,17 +104,7 @@ export class TensorGraph {
   ): string[] {
     const a = (attrs[0] ?? {}) as TensorOpAttrs[K];
     const name = this.fresh(`${hint}/${op}`);
-    let inferred: Dims[];
-    try {
-      inferred = inferShapes(op, a, {
-        count: inputs.length,
-        has: (i) => (inputs[i] ?? "") !== "",
-        dims: (i) => this.dims(inputs[i] ?? ""),
-        constant: (i) => this.valuesOf(inputs[i] ?? ""),
-      });
-    } catch (e) {
-      throw new Error(`${op} ${name}: ${(e as Error).message}`);
-    }
+    const inferred = this.infer(op, a, inputs, name);
     const outs = Array.from({ length: outputs }, (_, i) => this.fresh(outputs === 1 ? hint : `${hint}_${i}`));
     outs.forEach((o, i) => {
       const d = inferred[i];
@@ -122,6 +113,25 @@ export class TensorGraph {
     });
     this.nodes.push({ op, inputs: [...inputs], outputs: outs, attrs: a, name } as TensorNode);
     return outs;
+  }
+
+  /** Output shapes of an `op` node on `inputs`; a mismatch names the node. */
+  private infer<K extends TensorOpKind>(
+    op: K,
+    attrs: TensorOpAttrs[K],
+    inputs: readonly string[],
+    name: string,
+  ): Dims[] {
+    try {
+      return inferShapes(op, attrs, {
+        count: inputs.length,
+        has: (i) => (inputs[i] ?? "") !== "",
+        dims: (i) => this.dims(inputs[i] ?? ""),
+        constant: (i) => this.valuesOf(inputs[i] ?? ""),
+      });
+    } catch (e) {
+      throw new Error(`${op} ${name}: ${(e as Error).message}`);
+    }
   }
 
   /** Makes `value` available under the fixed name `name` (a graph output) with an Identity node. */
@@ -135,12 +145,7 @@ export class TensorGraph {
   /** Gives `node` its optional outputs up to `count` (LayerNormalization's statistics). */
   extendOutputs(node: TensorNode, count: number): string[] {
     if (node.outputs.length >= count) return node.outputs;
-    const inferred = inferShapes(node.op, node.attrs as never, {
-      count: node.inputs.length,
-      has: (i) => (node.inputs[i] ?? "") !== "",
-      dims: (i) => this.dims(node.inputs[i] ?? ""),
-      constant: (i) => this.valuesOf(node.inputs[i] ?? ""),
-    });
+    const inferred = this.infer(node.op, node.attrs as never, node.inputs, node.name);
     for (let i = node.outputs.length; i < count; i++) {
       const o = this.fresh(`${node.outputs[0]}_${i}`);
       this.shapes.set(o, inferred[i] ?? []);
@@ -180,6 +185,7 @@ export class TensorGraph {
     });
     this.constants.set(key, name);
     this.constantValues.set(name, [...values]);
+    if (type === "float") this.floatConstants.add(name);
     this.shapes.set(name, [...dims]);
     return name;
   }
@@ -195,7 +201,6 @@ export class TensorGraph {
   /** Whether `name` is a float constant of ones (a LayerNormalization scale that scales nothing). */
   isConstantOnes(name: string): boolean {
     const v = this.constantValues.get(name);
-    const init = v && this.initializers.find((i) => i.name === name);
-    return !!init && init.dataType === DataType.FLOAT && v.every((x) => x === 1);
+    return !!v && this.floatConstants.has(name) && v.every((x) => x === 1);
   }
 }

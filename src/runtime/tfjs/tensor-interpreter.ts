@@ -42,28 +42,48 @@ function dilate(x: tf.Tensor4D, s: number): tf.Tensor4D {
   return tf.slice(full, [0, 0, 0, 0], [n, (h - 1) * s + 1, (w - 1) * s + 1, c]);
 }
 
+type OneToOne =
+  | "Identity"
+  | "Neg"
+  | "Sqrt"
+  | "Exp"
+  | "Log"
+  | "Sin"
+  | "Cos"
+  | "Tanh"
+  | "Sigmoid"
+  | "Add"
+  | "Sub"
+  | "Mul"
+  | "Div"
+  | "Greater"
+  | "Less"
+  | "GreaterOrEqual";
+
+/** Ops that are one tfjs function of their inputs (numpy broadcasting on both sides). */
+const ONE_TO_ONE: Record<OneToOne, (...xs: tf.Tensor[]) => tf.Tensor> = {
+  Identity: (a) => a as tf.Tensor,
+  Neg: tf.neg,
+  Sqrt: tf.sqrt,
+  Exp: tf.exp,
+  Log: tf.log,
+  Sin: tf.sin,
+  Cos: tf.cos,
+  Tanh: tf.tanh,
+  Sigmoid: tf.sigmoid,
+  Add: tf.add,
+  Sub: tf.sub,
+  Mul: tf.mul,
+  Div: tf.div,
+  Greater: tf.greater,
+  Less: tf.less,
+  GreaterOrEqual: tf.greaterEqual,
+};
+
 function run(node: TensorNode, v: (i: number) => tf.Tensor, ints: (i: number) => number[], g: TensorGraph) {
   const x = () => v(0);
   const outDims = () => g.dims(node.outputs[0] ?? "");
   switch (node.op) {
-    case "Identity":
-      return [x()];
-    case "Neg":
-      return [tf.neg(x())];
-    case "Sqrt":
-      return [tf.sqrt(x())];
-    case "Exp":
-      return [tf.exp(x())];
-    case "Log":
-      return [tf.log(x())];
-    case "Sin":
-      return [tf.sin(x())];
-    case "Cos":
-      return [tf.cos(x())];
-    case "Tanh":
-      return [tf.tanh(x())];
-    case "Sigmoid":
-      return [tf.sigmoid(x())];
     case "Gelu": {
       const a = x();
       const u = tf.mul(tf.add(a, tf.mul(tf.pow(a, 3), 0.044715)), Math.sqrt(2 / Math.PI));
@@ -79,24 +99,10 @@ function run(node: TensorNode, v: (i: number) => tf.Tensor, ints: (i: number) =>
     }
     case "Cast":
       return [tf.cast(x(), node.attrs.to === 1 ? "float32" : node.attrs.to === 9 ? "bool" : "int32")];
-    case "Add":
-      return [tf.add(x(), v(1))];
-    case "Sub":
-      return [tf.sub(x(), v(1))];
-    case "Mul":
-      return [tf.mul(x(), v(1))];
-    case "Div":
-      return [tf.div(x(), v(1))];
     case "Max":
       return [node.inputs.slice(1).reduce((acc, _, i) => tf.maximum(acc, v(i + 1)), x())];
     case "Sum":
       return [node.inputs.slice(1).reduce((acc, _, i) => tf.add(acc, v(i + 1)), x())];
-    case "Greater":
-      return [tf.greater(x(), v(1))];
-    case "Less":
-      return [tf.less(x(), v(1))];
-    case "GreaterOrEqual":
-      return [tf.greaterEqual(x(), v(1))];
     case "Where": {
       const shape = [...outDims()];
       return [
@@ -243,6 +249,11 @@ function run(node: TensorNode, v: (i: number) => tf.Tensor, ints: (i: number) =>
       const [off = 0, on = 1] = Array.from(v(2).dataSync());
       const hot = tf.oneHot(tf.cast(x(), "int32"), ints(1)[0] ?? 0, on, off);
       return [tf.cast(hot, "float32")];
+    }
+    default: {
+      // Every op not handled above must be one-to-one: a type error otherwise.
+      const op: OneToOne = node.op;
+      return [ONE_TO_ONE[op](...node.inputs.map((_, i) => v(i)))];
     }
   }
 }

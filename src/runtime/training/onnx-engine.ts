@@ -39,6 +39,14 @@ export function stepFlopsPerNode(graph: Graph, batch: number): number {
 /** FLOPs per model IR node above which a step's ops are large enough to share out across threads. */
 export const WIDE_STEP_FLOPS_PER_NODE = 4e8;
 
+/** Intra-op threads of a step run as one session: every core for a wide step, one fewer otherwise. */
+function sessionThreads(cores: number, flopsPerNode: number): number {
+  return flopsPerNode >= WIDE_STEP_FLOPS_PER_NODE ? cores : Math.max(1, cores - 1);
+}
+
+/** DIFFIT_ORT_THREADS, when set to a positive number. */
+const envThreads = () => Number(process.env.DIFFIT_ORT_THREADS) || undefined;
+
 /**
  * How a step uses the cores. onnxruntime splits each op across its intra-op threads, which pays
  * when the ops are large: diffit-cifar10 (batch 8, ~1 GFLOP per IR node) ran 21 % faster on both
@@ -55,7 +63,7 @@ export function stepParallelism(
   requested?: number,
 ): { replicas: number; threads: number } {
   const wide = flopsPerNode >= WIDE_STEP_FLOPS_PER_NODE;
-  const oneSession = { replicas: 1, threads: wide ? cores : Math.max(1, cores - 1) };
+  const oneSession = { replicas: 1, threads: sessionThreads(cores, flopsPerNode) };
   if (requested !== undefined) {
     if (!Number.isInteger(requested) || requested < 1 || batch % requested !== 0)
       throw new UsageError(
@@ -90,12 +98,10 @@ export async function openTrainStep(
     ...(extra.exposeGradients ? { exposeGradients: true } : {}),
     ...(extra.part ? { part: extra.part } : {}),
   });
-  const wide = stepFlopsPerNode(graph, o.batchSize) >= WIDE_STEP_FLOPS_PER_NODE;
-  const cores = cpus().length;
   const session = await ort.InferenceSession.create(step.bytes, {
     executionProviders: ["cpu"],
     intraOpNumThreads:
-      extra.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || (wide ? cores : Math.max(1, cores - 1))),
+      extra.threads ?? envThreads() ?? sessionThreads(cpus().length, stepFlopsPerNode(graph, o.batchSize)),
     graphOptimizationLevel: "all",
   });
   return { step, session };
@@ -125,11 +131,18 @@ export function admFeeds(d: GaussianDiffusion, t: readonly number[]): Record<Adm
  * The step's dropout masks, drawn by tfjs exactly as the tfjs trainer's forward pass draws them
  * (tf.dropout seeded with the step's seed plus the node id), so both engines drop the same units.
  */
+/** Rows lo..hi of a `batch`-sample step: a replica's slice of an unsplit batch. */
+interface BatchRows {
+  batch: number;
+  lo: number;
+  hi: number;
+}
+
 export function dropoutMasks(
   step: TrainStepGraph,
   seed: number,
-  /** Rows lo..hi of the masks of a `batch`-sample step (a replica's slice of an unsplit batch). */
-  rows?: { batch: number; lo: number; hi: number },
+  /** Draw the masks of the whole batch and keep these rows. */
+  rows?: BatchRows,
 ): Map<string, ort.Tensor> {
   const out = new Map<string, ort.Tensor>();
   for (const d of step.dropouts) {
@@ -224,7 +237,7 @@ function batchFeeds(
   batch: Batch,
   ddpm: GaussianDiffusion | undefined,
   dropoutSeed: number,
-  rows?: { batch: number; lo: number; hi: number },
+  rows?: BatchRows,
 ): Record<string, ort.Tensor> {
   const [B, C, H, W] = compiled.imageDims;
   const feeds: Record<string, ort.Tensor> = {
@@ -268,9 +281,8 @@ export interface OnnxStepper {
   /** One optimizer step on `batch`; a non-finite loss leaves the state untouched. */
   step(batch: Batch, step: number, lr: number): Promise<{ loss: number; gradNorm: number }>;
   adamStep(): number;
-  /** The sessions' layout: data-parallel replicas and their slices of the batch. */
-  replicas: number;
-  slices: number;
+  /** The sessions' layout. */
+  plan: StepPlan;
   dispose(): Promise<void>;
 }
 
@@ -307,7 +319,7 @@ export function planStep(entry: ResolvedEntry, o: StepperOptions): StepPlan {
   return {
     parts,
     replicas,
-    threads: o.threads ?? (Number(process.env.DIFFIT_ORT_THREADS) || threads),
+    threads: o.threads ?? envThreads() ?? threads,
     slices,
     sliceSize: o.batchSize / slices,
   };
@@ -319,11 +331,9 @@ export function describePlan(p: StepPlan): string {
     p.slices === 1
       ? "the whole batch"
       : `${p.slices} slices of ${p.sliceSize}${p.parts > 1 ? " (micro-batches)" : ""}`;
-  const sessions =
-    p.replicas > 1
-      ? `${p.replicas} data-parallel replicas (worker threads) × 1 thread`
-      : `1 session × ${p.threads} thread${p.threads === 1 ? "" : "s"}`;
-  return `onnx step: ${sessions}, ${split} (--replicas, DIFFIT_ORT_THREADS override)`;
+  const sessions = p.replicas > 1 ? `${p.replicas} data-parallel replicas (worker threads)` : "1 session";
+  const threads = `${p.threads} thread${p.threads === 1 ? "" : "s"}`;
+  return `onnx step: ${sessions} × ${threads}, ${split} (--replicas, DIFFIT_ORT_THREADS override)`;
 }
 
 /**
@@ -348,14 +358,16 @@ export async function openOnnxStepper(
     bc1: scalar(1 - b1 ** (adamStep + 1)),
     bc2: scalar(1 - b2 ** (adamStep + 1)),
   });
-  /** Runs `session` on `feeds` plus the state tensors it takes. */
-  const run = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
+  /** `feeds` plus the state tensors among `session`'s inputs. */
+  const withState = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
     for (const name of session.inputNames) {
       const t = state.tensors.get(name);
       if (t) feeds[name] = t;
     }
-    return session.run(feeds);
+    return feeds;
   };
+  const run = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) =>
+    session.run(withState(session, feeds));
   const finish = (out: ort.InferenceSession.OnnxValueMapType, loss: number) => {
     state.advance(out);
     adamStep++;
@@ -376,8 +388,7 @@ export async function openOnnxStepper(
         return Number.isFinite(loss) ? finish(out, loss) : { loss, gradNorm: Number.NaN };
       },
       adamStep: () => adamStep,
-      replicas: 1,
-      slices: 1,
+      plan,
       dispose: () => session.release(),
     };
   }
@@ -401,12 +412,10 @@ export async function openOnnxStepper(
         // The tfjs engine seeds every micro-batch's dropout alike, so user micro-batches draw
         // the same masks; replicas of an unsplit batch take their rows of the batch's masks.
         const rows = parts > 1 ? undefined : { batch: o.batchSize, lo, hi };
-        const feeds = batchFeeds(grads.step, sliceBatch(batch, lo, hi, per), ddpm, seed, rows);
-        for (const name of grads.session.inputNames) {
-          const t = state.tensors.get(name);
-          if (t) feeds[name] = t;
-        }
-        return feeds;
+        return withState(
+          grads.session,
+          batchFeeds(grads.step, sliceBatch(batch, lo, hi, per), ddpm, seed, rows),
+        );
       };
       const outs: GradientOutputs[] = [];
       for (let i = 0; i < slices; i += runners.length) {
@@ -434,8 +443,7 @@ export async function openOnnxStepper(
       return finish(await run(update.session, feeds), loss);
     },
     adamStep: () => adamStep,
-    replicas,
-    slices,
+    plan,
     dispose: async () => {
       for (const r of runners) await r.release();
       await update.session.release();
