@@ -29,6 +29,16 @@ export interface LowerOptions {
 
 export type WeightSource = (name: string) => Float32Array;
 
+/** The axis permutation of each transposed weight form. */
+export const FORM_PERMS: Partial<Record<WeightForm, number[]>> = { oihw: [3, 2, 0, 1], iohw: [2, 3, 0, 1] };
+
+/** A parameter's dims in `form`. */
+export function formDims(shape: readonly number[], form: WeightForm): number[] {
+  const perm = FORM_PERMS[form];
+  if (perm) return perm.map((p) => shape[p] ?? 1);
+  return form === "c11" ? [shape[0] ?? 1, 1, 1] : [...shape];
+}
+
 function permute(src: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
   const rank = shape.length;
   const outShape = perm.map((p) => shape[p] ?? 1);
@@ -60,7 +70,7 @@ export class LowerContext {
     private readonly shapes: ReadonlyMap<string, readonly number[]>,
   ) {}
 
-  /** A float32 value for parameter `role` of `node`, in the requested layout. */
+  /** A float32 value for parameter `role` of `node`, in the requested layout (made once per form). */
   weight<K extends OpKind>(node: NodeOf<K>, role: string, form: WeightForm = "as-is"): string {
     const param = node.params[role];
     if (!param) throw new Error(`${node.name} has no parameter ${role}`);
@@ -69,27 +79,23 @@ export class LowerContext {
     if (known) return known;
     const shape = this.shapes.get(param);
     if (!shape) throw new Error(`no shape for ${param}`);
-    let values = this.weights(param);
-    let dims = [...shape];
-    if (form === "oihw") {
-      values = permute(values, shape, [3, 2, 0, 1]);
-      dims = [shape[3] ?? 1, shape[2] ?? 1, shape[0] ?? 1, shape[1] ?? 1];
-    } else if (form === "iohw") {
-      values = permute(values, shape, [2, 3, 0, 1]);
-      dims = [shape[2] ?? 1, shape[3] ?? 1, shape[0] ?? 1, shape[1] ?? 1];
-    } else if (form === "c11") {
-      dims = [shape[0] ?? 1, 1, 1];
-    }
+    const name = this.materialize(param, shape, form);
+    this.weightCache.set(key, name);
+    return name;
+  }
+
+  /** Parameter `param` in `form`: here a stored initializer (the layout change baked in). */
+  protected materialize(param: string, shape: readonly number[], form: WeightForm): string {
+    const perm = FORM_PERMS[form];
+    const values = perm ? permute(this.weights(param), shape, perm) : this.weights(param);
     const stored = this.b.initializer(
       form === "as-is" ? param : `${param}:${form}`,
       values,
-      dims,
+      formDims(shape, form),
       this.options.fp16,
     );
     // fp16 files keep every computation in float32: weights are cast once where they enter.
-    const name = this.options.fp16 ? this.b.op("Cast", [stored], `${param}/f32`, { to: 1 }) : stored;
-    this.weightCache.set(key, name);
-    return name;
+    return this.options.fp16 ? this.b.op("Cast", [stored], `${param}/f32`, { to: 1 }) : stored;
   }
 
   /** `v` in `layout` (rank-4 values only; flat values pass through). */
