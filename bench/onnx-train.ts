@@ -5,13 +5,14 @@ import { analyze } from "../src/compiler/analysis.ts";
 import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
 import { renderGraph } from "../src/compiler/emit/onnx/render.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
+import type { ParamDef } from "../src/compiler/ir/types.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
 import { TensorGraph } from "../src/compiler/tensor/graph.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { ort } from "../src/runtime/onnx/session.ts";
 import { Rng } from "../src/runtime/random.ts";
 import type { Batch } from "../src/runtime/training/batch.ts";
-import { OnnxTrainState, openOnnxStepper } from "../src/runtime/training/onnx-engine.ts";
+import { openOnnxStepper } from "../src/runtime/training/onnx-engine.ts";
 
 export interface OnnxTrainRow {
   spec: string;
@@ -45,12 +46,12 @@ export async function benchOnnxTrainStep(
   const macs = analyze(graph).totals.macs * batch;
   const t = entry.spec.training;
   const zeros = (p: { shape: readonly number[] }) => new Float32Array(p.shape.reduce((a, b) => a * b, 1));
-  const state = new OnnxTrainState(graph.params, {
-    model: (p) => initialValues(p, 0),
-    ema: (p) => initialValues(p, 0),
+  const values = {
+    model: (p: ParamDef) => initialValues(p, 0),
+    ema: (p: ParamDef) => initialValues(p, 0),
     adamM: zeros,
     adamV: zeros,
-  });
+  };
   const t0 = performance.now();
   const stepper = await openOnnxStepper(
     entry,
@@ -61,7 +62,7 @@ export async function benchOnnxTrainStep(
       seed: 1,
       ...(layout.replicas ? { replicas: layout.replicas } : { replicas: 1, threads: layout.threads }),
     },
-    state,
+    values,
     0,
   );
   const compileMs = performance.now() - t0;

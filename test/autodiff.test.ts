@@ -17,18 +17,18 @@ import { noGradient } from "../src/compiler/autodiff/vjp.ts";
 import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
 import { renderGraph, tensorProto } from "../src/compiler/emit/onnx/render.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
-import type { OpKind } from "../src/compiler/ir/types.ts";
+import type { OpKind, ParamDef } from "../src/compiler/ir/types.ts";
 import { OPS } from "../src/compiler/ops/index.ts";
 import { TensorGraph } from "../src/compiler/tensor/graph.ts";
 import type { TensorOpAttrs, TensorOpKind } from "../src/compiler/tensor/ops.ts";
-import { emitTrainStep, gradOutput, stateNames } from "../src/compiler/training/train-step.ts";
+import { emitTrainStep, gradOutput } from "../src/compiler/training/train-step.ts";
 import { ddpmLoss, GaussianDiffusion } from "../src/runtime/diffusion/ddpm.ts";
 import { type EdmConfig, edmLoss, type Network } from "../src/runtime/diffusion/edm.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { Rng } from "../src/runtime/random.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
 import { runTensorGraph } from "../src/runtime/tfjs/tensor-interpreter.ts";
-import { admFeeds, dropoutMasks } from "../src/runtime/training/onnx-engine.ts";
+import { admFeeds, dropoutMasks, OnnxTrainState } from "../src/runtime/training/onnx-engine.ts";
 import { entryOf, relativeError, tinyLatent } from "./helpers/parity.ts";
 
 const TOLERANCE = 1e-4;
@@ -158,13 +158,16 @@ async function compareNetwork(value: Record<string, unknown>) {
   if (step.conditional) feeds.y = new ort.Tensor("int32", labels, [B]);
   // The tfjs forward below runs with dropout seed 0: the same masks.
   for (const [name, mask] of dropoutMasks(step, 0)) feeds[name] = mask;
-  for (const p of graph.params) {
-    const v = weights.get(p.name) ?? new Float32Array();
-    feeds[stateNames.w(p.name)] = new ort.Tensor("float32", v, [...p.shape]);
-    if (!p.trainable) continue;
-    for (const k of ["m", "v", "ema"] as const)
-      feeds[stateNames[k](p.name)] = new ort.Tensor("float32", new Float32Array(v.length), [...p.shape]);
-  }
+  // The engine's own state object lays the weights out as the step stores them.
+  if (!step.layout) throw new Error("the step has no state layout");
+  const weightOf = (p: ParamDef) => weights.get(p.name) ?? new Float32Array();
+  const zerosOf = (p: ParamDef) => new Float32Array(weightOf(p).length);
+  new OnnxTrainState(graph.params, step.layout, {
+    model: weightOf,
+    ema: zerosOf,
+    adamM: zerosOf,
+    adamV: zerosOf,
+  }).feed(session.inputNames, feeds);
   const out = await session.run(feeds);
   await session.release();
   // The same step IR on tfjs.

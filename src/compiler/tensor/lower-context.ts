@@ -39,7 +39,8 @@ export function formDims(shape: readonly number[], form: WeightForm): number[] {
   return form === "c11" ? [shape[0] ?? 1, 1, 1] : [...shape];
 }
 
-function permute(src: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
+/** `src` (row-major, dims `shape`) with its axes permuted: out dims[i] = shape[perm[i]]. */
+export function permute(src: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
   const rank = shape.length;
   const outShape = perm.map((p) => shape[p] ?? 1);
   const strides = new Array<number>(rank).fill(1);

@@ -2,7 +2,8 @@
 // run by onnxruntime-node, inside the loop both engines share (loop.ts): the same seeded batches
 // and draws, schedule, metrics, progress bar, sample grids, checkpoint file, Ctrl-C and time-budget
 // handling, so a run can switch engines at any checkpoint. State lives as onnxruntime tensors:
-// each step's outputs are the next step's inputs, with no copy on the JS side.
+// each step's outputs are the next step's inputs, with no copy on the JS side (the per-parameter
+// weight inputs are views of the flat weight vector).
 import { cpus } from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
@@ -10,12 +11,15 @@ import { analyze } from "../../compiler/analysis.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { Graph, ParamDef } from "../../compiler/ir/types.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
+import { permute } from "../../compiler/tensor/lower-context.ts";
 import { ADM_INPUTS, type AdmInput } from "../../compiler/training/adm-loss.ts";
 import {
   emitTrainStep,
-  gradOutput,
-  nextOf,
-  stateNames,
+  FLAT_GRAD,
+  FLAT_STATE,
+  type FlatState,
+  paramInput,
+  type StateLayout,
   type TrainStepGraph,
   type TrainStepOptions,
   trainStepUnsupported,
@@ -180,53 +184,126 @@ const f32 = (data: Float32Array, shape: readonly number[]) => new ort.Tensor("fl
 const scalar = (v: number) => new ort.Tensor("float32", Float32Array.of(v), []);
 
 /** The engine's state: every graph input that carries over between steps, by input name. */
+/** Initial state values, per parameter in the IR (checkpoint) layout. */
+export interface StateValues {
+  model: (p: ParamDef) => Float32Array;
+  ema: (p: ParamDef) => Float32Array;
+  adamM: (p: ParamDef) => Float32Array;
+  adamV: (p: ParamDef) => Float32Array;
+}
+
+const isFlatState = (name: string): name is FlatState => (FLAT_STATE as readonly string[]).includes(name);
+const inverse = (perm: readonly number[]) => perm.map((_, i) => perm.indexOf(i));
+
+/**
+ * The engine's state. The step writes its next state straight into a second set of flat vectors
+ * (preallocated outputs), and the two sets swap: onnxruntime-node copies every output it
+ * allocates into fresh JavaScript memory, and the page faults of that memory cost a wide model
+ * more than its optimizer update (diffit-cifar10: 450 MB of state per step).
+ */
 export class OnnxTrainState {
-  readonly tensors = new Map<string, ort.Tensor>();
+  /** The flat vectors: trainable parameters end to end, in their stored layouts. */
+  private flat: Record<FlatState, ort.Tensor>;
+  /** Where the step writes the next flat vectors. */
+  private spare: Record<FlatState, ort.Tensor>;
+  /** w:<p> for every parameter: views of the flat w for trainable ones. */
+  private weights = new Map<string, ort.Tensor>();
 
   constructor(
     readonly params: readonly ParamDef[],
-    values: {
-      model: (p: ParamDef) => Float32Array;
-      ema: (p: ParamDef) => Float32Array;
-      adamM: (p: ParamDef) => Float32Array;
-      adamV: (p: ParamDef) => Float32Array;
-    },
+    readonly layout: StateLayout,
+    values: StateValues,
   ) {
-    for (const p of params) {
-      this.tensors.set(stateNames.w(p.name), f32(values.model(p), p.shape));
-      if (!p.trainable) continue;
-      this.tensors.set(stateNames.ema(p.name), f32(values.ema(p), p.shape));
-      this.tensors.set(stateNames.m(p.name), f32(values.adamM(p), p.shape));
-      this.tensors.set(stateNames.v(p.name), f32(values.adamV(p), p.shape));
+    const byName = new Map(params.map((p) => [p.name, p]));
+    const flatOf = (value: (p: ParamDef) => Float32Array) => {
+      const out = new Float32Array(layout.size);
+      for (const s of layout.trainable) {
+        const p = byName.get(s.name);
+        if (!p) throw new Error(`the state layout names an unknown parameter ${s.name}`);
+        const v = value(p);
+        out.set(s.perm ? permute(v, s.shape, s.perm) : v, s.offset);
+      }
+      return f32(out, [layout.size]);
+    };
+    this.flat = {
+      w: flatOf(values.model),
+      m: flatOf(values.adamM),
+      v: flatOf(values.adamV),
+      ema: flatOf(values.ema),
+    };
+    const empty = () => f32(new Float32Array(layout.size), [layout.size]);
+    this.spare = { w: empty(), m: empty(), v: empty(), ema: empty() };
+    for (const s of layout.fixed) {
+      const p = byName.get(s.name);
+      if (!p) throw new Error(`the state layout names an unknown parameter ${s.name}`);
+      const v = values.model(p);
+      this.weights.set(paramInput(s.name), f32(s.perm ? permute(v, s.shape, s.perm) : v, s.dims));
     }
+    this.viewWeights();
   }
 
-  /** Takes the step's `next:` outputs as the new state. */
-  advance(outputs: Record<string, ort.Tensor>): void {
-    for (const name of this.tensors.keys()) {
-      const next = outputs[nextOf(name)];
-      if (next) this.tensors.set(name, next);
-    }
+  private viewWeights(): void {
+    const w = this.flat.w.data as Float32Array;
+    for (const s of this.layout.trainable)
+      this.weights.set(paramInput(s.name), f32(w.subarray(s.offset, s.offset + s.size), s.dims));
   }
 
-  private arrays(key: (p: string) => string, trainableOnly: boolean): Map<string, StateArray> {
+  /** `feeds` plus the state tensors among `names`. */
+  feed(names: readonly string[], feeds: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+    for (const name of names) {
+      const t = this.weights.get(name) ?? (isFlatState(name) ? this.flat[name] : undefined);
+      if (t) feeds[name] = t;
+    }
+    return feeds;
+  }
+
+  /** The outputs to fetch: next:<state> into the spare vectors, the rest (null) allocated by onnxruntime. */
+  fetches(names: readonly string[]): Record<string, ort.Tensor | null> {
+    const out: Record<string, ort.Tensor | null> = {};
+    for (const name of names) {
+      const state = name.startsWith("next:") ? name.slice(5) : "";
+      out[name] = isFlatState(state) ? this.spare[state] : null;
+    }
+    return out;
+  }
+
+  /** Makes the vectors the last run wrote (see fetches) the state. */
+  advance(): void {
+    [this.flat, this.spare] = [this.spare, this.flat];
+    this.viewWeights();
+  }
+
+  /** One flat vector back in the IR layout, per trainable parameter (copies). */
+  private unflatten(name: FlatState): Map<string, StateArray> {
+    const data = this.flat[name].data as Float32Array;
     const out = new Map<string, StateArray>();
-    for (const p of this.params) {
-      if (trainableOnly && !p.trainable) continue;
-      // Fixed tables have no EMA input: their average is themselves.
-      const t = this.tensors.get(key(p.name)) ?? this.tensors.get(stateNames.w(p.name));
-      if (!t) throw new Error(`no state for ${p.name}`);
-      out.set(p.name, { data: t.data as Float32Array, shape: p.shape });
+    for (const s of this.layout.trainable) {
+      const v = data.subarray(s.offset, s.offset + s.size);
+      out.set(s.name, { data: s.perm ? permute(v, s.dims, inverse(s.perm)) : v.slice(), shape: s.shape });
     }
     return out;
   }
 
   parts() {
+    const fixed = new Map<string, StateArray>();
+    for (const s of this.layout.fixed) {
+      const v = this.weights.get(paramInput(s.name))?.data as Float32Array;
+      fixed.set(s.name, { data: s.perm ? permute(v, s.dims, inverse(s.perm)) : v, shape: s.shape });
+    }
+    // Fixed tables have no EMA: their average is themselves. Maps in the model's parameter order.
+    const inOrder = (m: Map<string, StateArray>, withFixed: boolean) => {
+      const out = new Map<string, StateArray>();
+      for (const p of this.params) {
+        const a = m.get(p.name) ?? (withFixed ? fixed.get(p.name) : undefined);
+        if (a) out.set(p.name, a);
+      }
+      return out;
+    };
     return {
-      model: this.arrays(stateNames.w, false),
-      ema: this.arrays(stateNames.ema, false),
-      adamM: this.arrays(stateNames.m, true),
-      adamV: this.arrays(stateNames.v, true),
+      model: inOrder(this.unflatten("w"), true),
+      ema: inOrder(this.unflatten("ema"), true),
+      adamM: inOrder(this.unflatten("m"), false),
+      adamV: inOrder(this.unflatten("v"), false),
     };
   }
 }
@@ -281,6 +358,8 @@ export interface OnnxStepper {
   /** One optimizer step on `batch`; a non-finite loss leaves the state untouched. */
   step(batch: Batch, step: number, lr: number): Promise<{ loss: number; gradNorm: number }>;
   adamStep(): number;
+  /** The state in the IR layout, per parameter (as the tfjs engine's checkpoints hold it). */
+  parts(): ReturnType<OnnxTrainState["parts"]>;
   /** The sessions' layout. */
   plan: StepPlan;
   dispose(): Promise<void>;
@@ -344,7 +423,7 @@ export function describePlan(p: StepPlan): string {
 export async function openOnnxStepper(
   entry: ResolvedEntry,
   o: StepperOptions,
-  state: OnnxTrainState,
+  values: StateValues,
   adamStep0: number,
 ): Promise<OnnxStepper> {
   const diffusion = entry.spec.diffusion;
@@ -358,36 +437,34 @@ export async function openOnnxStepper(
     bc1: scalar(1 - b1 ** (adamStep + 1)),
     bc2: scalar(1 - b2 ** (adamStep + 1)),
   });
-  /** `feeds` plus the state tensors among `session`'s inputs. */
-  const withState = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
-    for (const name of session.inputNames) {
-      const t = state.tensors.get(name);
-      if (t) feeds[name] = t;
-    }
-    return feeds;
+  const stateOf = (compiled: TrainStepGraph) => {
+    if (!compiled.layout) throw new Error("the step graph has no state layout");
+    return new OnnxTrainState(buildGraph(entry.spec).params, compiled.layout, values);
   };
-  const run = (session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) =>
-    session.run(withState(session, feeds));
-  const finish = (out: ort.InferenceSession.OnnxValueMapType, loss: number) => {
-    state.advance(out);
+  const run = (state: OnnxTrainState, session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) =>
+    session.run(state.feed(session.inputNames, feeds), state.fetches(session.outputNames));
+  const finish = (state: OnnxTrainState, out: ort.InferenceSession.OnnxValueMapType, loss: number) => {
+    state.advance();
     adamStep++;
     return { loss, gradNorm: Number(out.grad_norm?.data[0]) };
   };
 
   if (parts === 1 && replicas === 1) {
     const { step: compiled, session } = await openTrainStep(entry, o, { threads: plan.threads });
+    const state = stateOf(compiled);
     return {
       async step(batch, step, lr) {
         const feeds = {
           ...batchFeeds(compiled, batch, ddpm, o.seed * 1_000_003 + step),
           ...schedule(lr),
         };
-        const out = await run(session, feeds);
+        const out = await run(state, session, feeds);
         const loss = Number(out.loss?.data[0]);
         // A non-finite loss keeps the previous state: the outputs are dropped.
-        return Number.isFinite(loss) ? finish(out, loss) : { loss, gradNorm: Number.NaN };
+        return Number.isFinite(loss) ? finish(state, out, loss) : { loss, gradNorm: Number.NaN };
       },
       adamStep: () => adamStep,
+      parts: () => state.parts(),
       plan,
       dispose: () => session.release(),
     };
@@ -402,6 +479,7 @@ export async function openOnnxStepper(
   );
   const runners = await openRunners(grads.session, grads.step.bytes, replicas, plan.threads);
   const update = await openTrainStep(entry, o, { part: "update" });
+  const state = stateOf(grads.step);
   const [, C, H, W] = grads.step.imageDims;
   const per = C * H * W;
   return {
@@ -412,8 +490,8 @@ export async function openOnnxStepper(
         // The tfjs engine seeds every micro-batch's dropout alike, so user micro-batches draw
         // the same masks; replicas of an unsplit batch take their rows of the batch's masks.
         const rows = parts > 1 ? undefined : { batch: o.batchSize, lo, hi };
-        return withState(
-          grads.session,
+        return state.feed(
+          grads.session.inputNames,
           batchFeeds(grads.step, sliceBatch(batch, lo, hi, per), ddpm, seed, rows),
         );
       };
@@ -423,26 +501,21 @@ export async function openOnnxStepper(
         outs.push(...(await Promise.all(wave.map((r, j) => r.run(feedsOf(i + j))))));
       }
       let lossSum = 0;
-      const sums = new Map<string, Float32Array>();
+      const mean = new Float32Array(state.layout.size);
       for (const out of outs) {
         lossSum += Number(out.loss?.data[0]);
-        for (const p of grads.step.trainable) {
-          const g = out[gradOutput(p.name)]?.data ?? new Float32Array();
-          const acc = sums.get(p.name);
-          if (!acc) sums.set(p.name, Float32Array.from(g));
-          else for (let k = 0; k < acc.length; k++) acc[k] = (acc[k] ?? 0) + (g[k] ?? 0);
-        }
+        const g = out[FLAT_GRAD]?.data;
+        if (!g || g.length !== mean.length) throw new Error("a gradient slice returned no flat gradient");
+        for (let k = 0; k < mean.length; k++) mean[k] = (mean[k] ?? 0) + (g[k] ?? 0);
       }
       const loss = lossSum / slices;
       if (!Number.isFinite(loss)) return { loss, gradNorm: Number.NaN };
-      const feeds: Record<string, ort.Tensor> = schedule(lr);
-      for (const p of grads.step.trainable) {
-        const mean = (sums.get(p.name) ?? new Float32Array()).map((v) => v / slices);
-        feeds[gradOutput(p.name)] = f32(mean, p.shape);
-      }
-      return finish(await run(update.session, feeds), loss);
+      for (let k = 0; k < mean.length; k++) mean[k] = (mean[k] ?? 0) / slices;
+      const feeds: Record<string, ort.Tensor> = { ...schedule(lr), [FLAT_GRAD]: f32(mean, [mean.length]) };
+      return finish(state, await run(state, update.session, feeds), loss);
     },
     adamStep: () => adamStep,
+    parts: () => state.parts(),
     plan,
     dispose: async () => {
       for (const r of runners) await r.release();
@@ -457,7 +530,7 @@ export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOpt
     entry,
     data,
     o,
-    async (graph, resumed) => {
+    async (_graph, resumed) => {
       const zeros = (p: ParamDef) => new Float32Array(p.shape.reduce((a, b) => a * b, 1));
       const start = (p: ParamDef) => {
         const given = o.init?.get(p.name);
@@ -468,17 +541,17 @@ export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOpt
         (m: Map<string, Float32Array> | undefined, fallback: (p: ParamDef) => Float32Array) =>
         (p: ParamDef) =>
           m?.get(p.name) ?? fallback(p);
-      const state = new OnnxTrainState(graph.params, {
+      const values: StateValues = {
         model: from(resumed?.model, start),
         ema: from(resumed?.ema, start),
         adamM: from(resumed?.adamM, zeros),
         adamV: from(resumed?.adamV, zeros),
-      });
-      const stepper = await openOnnxStepper(entry, o, state, resumed?.progress.adamStep ?? 0);
+      };
+      const stepper = await openOnnxStepper(entry, o, values, resumed?.progress.adamStep ?? 0);
       return {
         step: (batch, step, lr) => stepper.step(batch, step, lr),
         adamStep: () => stepper.adamStep(),
-        state: () => state.parts(),
+        state: () => stepper.parts(),
         dispose: () => stepper.dispose(),
       };
     },
