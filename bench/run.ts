@@ -3,10 +3,15 @@ import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { humanCount, table } from "../src/compiler/report.ts";
 import { describeBackend, selectBackend } from "../src/runtime/backend.ts";
+import { rerunWithHugePages } from "../src/runtime/huge-pages.ts";
 import { benchFrontEnd, specFiles } from "./front-end.ts";
 import { benchOnnxForward, benchSampling } from "./onnx.ts";
 import { benchTfjsStep, type StepRow } from "./tfjs-step.ts";
 import { benchTrainEngines, trainEnginesMarkdown } from "./train-engines.ts";
+
+// Large allocations on huge pages, as the CLI runs (src/runtime/huge-pages.ts).
+const rerun = await rerunWithHugePages();
+if (rerun !== undefined) process.exit(rerun);
 
 const REPEATS = 7;
 const files = specFiles();

@@ -5,8 +5,13 @@ import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { humanCount } from "../src/compiler/report.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
+import { rerunWithHugePages } from "../src/runtime/huge-pages.ts";
 import { benchTfjsStep } from "./tfjs-step.ts";
 import { benchTrainEngines, trainEnginesMarkdown } from "./train-engines.ts";
+
+// Large allocations on huge pages, as the CLI runs (src/runtime/huge-pages.ts).
+const rerun = await rerunWithHugePages();
+if (rerun !== undefined) process.exit(rerun);
 
 const file = "specs/tiny-fmnist.json";
 const backend = await selectBackend("wasm");

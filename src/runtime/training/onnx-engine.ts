@@ -5,7 +5,6 @@
 // each step's outputs are the next step's inputs, with no copy on the JS side (the per-parameter
 // weight inputs are views of the flat weight vector).
 import { cpus } from "node:os";
-import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import { analyze } from "../../compiler/analysis.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
@@ -30,6 +29,7 @@ import { GaussianDiffusion } from "../diffusion/ddpm.ts";
 import { initialValues } from "../init.ts";
 import { nhwcToNchw } from "../onnx/layout.ts";
 import type { Batch } from "./batch.ts";
+import { dropoutMask } from "./dropout-mask.ts";
 import { runTraining, type TrainOptions, type TrainResult } from "./loop.ts";
 import { type GradientOutputs, openRunners } from "./replicas.ts";
 import type { StateArray } from "./train-state.ts";
@@ -131,10 +131,6 @@ export function admFeeds(d: GaussianDiffusion, t: readonly number[]): Record<Adm
   return out as Record<AdmInput, ort.Tensor>;
 }
 
-/**
- * The step's dropout masks, drawn by tfjs exactly as the tfjs trainer's forward pass draws them
- * (tf.dropout seeded with the step's seed plus the node id), so both engines drop the same units.
- */
 /** Rows lo..hi of a `batch`-sample step: a replica's slice of an unsplit batch. */
 interface BatchRows {
   batch: number;
@@ -142,6 +138,11 @@ interface BatchRows {
   hi: number;
 }
 
+/**
+ * The step's dropout masks, equal to those the tfjs trainer's forward pass draws (tf.dropout
+ * seeded with the step's seed plus the node id; see dropout-mask.ts), so both engines drop the
+ * same units.
+ */
 export function dropoutMasks(
   step: TrainStepGraph,
   seed: number,
@@ -150,12 +151,9 @@ export function dropoutMasks(
 ): Map<string, ort.Tensor> {
   const out = new Map<string, ort.Tensor>();
   for (const d of step.dropouts) {
-    const dims = rows ? [rows.batch, ...d.dims.slice(1)] : d.dims;
-    const mask = tf.tidy(() => tf.dropout(tf.ones(dims), d.rate, undefined, seed + d.node));
-    const all = mask.dataSync() as Float32Array;
-    mask.dispose();
-    const per = all.length / (dims[0] ?? 1);
-    out.set(d.input, f32(rows ? all.slice(rows.lo * per, rows.hi * per) : all, d.dims));
+    const per = d.dims.slice(1).reduce((a, b) => a * b, 1);
+    const all = dropoutMask(per * (rows ? rows.batch : (d.dims[0] ?? 1)), d.rate, seed + d.node);
+    out.set(d.input, f32(rows ? all.subarray(rows.lo * per, rows.hi * per) : all, d.dims));
   }
   return out;
 }
