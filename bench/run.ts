@@ -43,6 +43,10 @@ if (!quick) steps.push(await benchTfjsStep("specs/diffit-cifar10.json", 8, 1, 1)
 const tinyStep = steps[0];
 if (!tinyStep) throw new Error("the tiny-fmnist tfjs step was not measured");
 const engines = await benchTrainEngines("specs/tiny-fmnist.json", tinyStep, backend.name);
+const cifarStep = steps[1];
+const cifarEngines = cifarStep
+  ? await benchTrainEngines("specs/diffit-cifar10.json", cifarStep, backend.name)
+  : undefined;
 
 // ONNX Runtime: forward per batch, and sampling throughput on both engines.
 const onnxRows = [await benchOnnxForward("specs/tiny-fmnist.json", 64, 5)];
@@ -62,6 +66,7 @@ const results = {
   typecheck: { firstMs: firstCheckMs, rows: typed },
   tfjs: { backend: backend.name, steps },
   trainEngines: engines,
+  ...(cifarEngines ? { trainEnginesCifar: cifarEngines } : {}),
   onnx: { forward: onnxRows, sampling },
   peakRssBytes: process.resourceUsage().maxRSS * 1024,
   wallMs: performance.now() - started,
@@ -129,6 +134,7 @@ const md = [
   ),
   "",
   ...trainEnginesMarkdown("tiny-fmnist", engines),
+  ...(cifarEngines ? trainEnginesMarkdown("diffit-cifar10 (tfjs: 8 micro-batches of 1)", cifarEngines) : []),
   "## ONNX Runtime (onnxruntime-node, CPU, intra-op threads = cores): forward (median, ms)",
   "",
   table(
