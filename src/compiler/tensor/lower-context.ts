@@ -39,6 +39,9 @@ export function formDims(shape: readonly number[], form: WeightForm): number[] {
   return form === "c11" ? [shape[0] ?? 1, 1, 1] : [...shape];
 }
 
+/** The permutation that undoes `perm`. */
+export const inversePerm = (perm: readonly number[]) => perm.map((_, i) => perm.indexOf(i));
+
 /** `src` (row-major, dims `shape`) with its axes permuted: out dims[i] = shape[perm[i]]. */
 export function permute(src: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
   const rank = shape.length;

@@ -20,6 +20,7 @@ import { renderGraph, tensorProto } from "../emit/onnx/render.ts";
 import type { Graph, NodeOf, ParamDef } from "../ir/types.ts";
 import type { DiffusionConfig } from "../schema/sections.ts";
 import { TensorGraph } from "../tensor/graph.ts";
+import { inversePerm } from "../tensor/lower-context.ts";
 import type { TensorOpKind } from "../tensor/ops.ts";
 import { admLossGraph } from "./adm-loss.ts";
 import { edmLossGraph } from "./edm-loss.ts";
@@ -179,8 +180,11 @@ export function emitTrainStep(graph: Graph, diffusion: DiffusionConfig, o: Train
     if (o.exposeGradients)
       for (const p of layout.trainable) {
         const g = gradOf(p);
-        const inverse = p.perm && p.shape.map((_, i) => p.perm?.indexOf(i) ?? i);
-        emit(inverse ? b.op("Transpose", [g], `${g}/ir`, { perm: inverse }) : g, gradOutput(p.name), p.shape);
+        emit(
+          p.perm ? b.op("Transpose", [g], `${g}/ir`, { perm: inversePerm(p.perm) }) : g,
+          gradOutput(p.name),
+          p.shape,
+        );
       }
     flatGrad = b.op(
       "Concat",

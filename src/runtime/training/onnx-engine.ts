@@ -10,7 +10,7 @@ import { analyze } from "../../compiler/analysis.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { Graph, ParamDef } from "../../compiler/ir/types.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
-import { permute } from "../../compiler/tensor/lower-context.ts";
+import { inversePerm, permute } from "../../compiler/tensor/lower-context.ts";
 import { ADM_INPUTS, type AdmInput } from "../../compiler/training/adm-loss.ts";
 import {
   emitTrainStep,
@@ -191,7 +191,6 @@ export interface StateValues {
 }
 
 const isFlatState = (name: string): name is FlatState => (FLAT_STATE as readonly string[]).includes(name);
-const inverse = (perm: readonly number[]) => perm.map((_, i) => perm.indexOf(i));
 
 /**
  * The engine's state. The step writes its next state straight into a second set of flat vectors
@@ -277,7 +276,7 @@ export class OnnxTrainState {
     const out = new Map<string, StateArray>();
     for (const s of this.layout.trainable) {
       const v = data.subarray(s.offset, s.offset + s.size);
-      out.set(s.name, { data: s.perm ? permute(v, s.dims, inverse(s.perm)) : v.slice(), shape: s.shape });
+      out.set(s.name, { data: s.perm ? permute(v, s.dims, inversePerm(s.perm)) : v.slice(), shape: s.shape });
     }
     return out;
   }
@@ -286,7 +285,7 @@ export class OnnxTrainState {
     const fixed = new Map<string, StateArray>();
     for (const s of this.layout.fixed) {
       const v = this.weights.get(paramInput(s.name))?.data as Float32Array;
-      fixed.set(s.name, { data: s.perm ? permute(v, s.dims, inverse(s.perm)) : v, shape: s.shape });
+      fixed.set(s.name, { data: s.perm ? permute(v, s.dims, inversePerm(s.perm)) : v, shape: s.shape });
     }
     // Fixed tables have no EMA: their average is themselves. Maps in the model's parameter order.
     const inOrder = (m: Map<string, StateArray>, withFixed: boolean) => {
