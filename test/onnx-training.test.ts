@@ -70,6 +70,15 @@ function worst(a: Map<string, Float32Array>, b: Map<string, Float32Array>): numb
 const lossError = (got: number[], ref: number[]) =>
   Math.max(...ref.map((l, i) => Math.abs((got[i] ?? Number.NaN) - l) / Math.abs(l)));
 
+/** The ONNX run logged `steps` losses, each within 1e-3 relative of the tfjs run's. */
+function expectLossesAgree(tfjsDir: string, onnxDir: string, steps: number, label: string): void {
+  const got = losses(onnxDir);
+  expect(got).toHaveLength(steps);
+  const err = lossError(got, losses(tfjsDir));
+  if (process.env.DIFFIT_VERBOSE) console.log(`${label} max relative loss error`, err);
+  expect(err).toBeLessThan(1e-3);
+}
+
 /** The same run in both engines, each into a fresh directory: [tfjs, onnx]. */
 async function trainBoth(
   tag: string,
@@ -149,12 +158,7 @@ describe("ONNX training engine vs tfjs on tiny-fmnist", () => {
   });
 
   it("50 steps: losses agree within 1e-3 relative", () => {
-    const ref = losses(tfjs50);
-    const got = losses(onnx50);
-    expect(got).toHaveLength(50);
-    const err = lossError(got, ref);
-    if (process.env.DIFFIT_VERBOSE) console.log("50-step max relative loss error", err);
-    expect(err).toBeLessThan(1e-3);
+    expectLossesAgree(tfjs50, onnx50, 50, "50-step");
   });
 
   it("a tfjs checkpoint resumes in the ONNX engine and an ONNX one in tfjs", async () => {
@@ -219,12 +223,7 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
         ...latentOptions(d, 20),
         replicas,
       }));
-      const ref = losses(a);
-      const got = losses(b);
-      expect(got).toHaveLength(20);
-      const err = lossError(got, ref);
-      if (process.env.DIFFIT_VERBOSE) console.log("ADM 20-step max relative loss error", err);
-      expect(err).toBeLessThan(1e-3);
+      expectLossesAgree(a, b, 20, "ADM 20-step");
       const sa = loadTrainState(join(a, "state.safetensors"), latentGraph, latent.hash);
       const sb = loadTrainState(join(b, "state.safetensors"), latentGraph, latent.hash);
       expect(worst(sb.model, sa.model)).toBeLessThan(1e-3);
@@ -237,10 +236,7 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
       ...latentOptions(d, 10),
       microBatch: 2,
     }));
-    const ref = losses(a);
-    const got = losses(b);
-    expect(got).toHaveLength(10);
-    expect(lossError(got, ref)).toBeLessThan(1e-3);
+    expectLossesAgree(a, b, 10, "ADM micro-batch 10-step");
   }, 120_000);
 
   it("stops on a non-finite loss and keeps the last good checkpoint", async () => {

@@ -5,6 +5,7 @@
 // 2 MiB pages (tunable glibc.malloc.hugetlb=1, glibc ≥ 2.35). A tunable is read only when a
 // process starts, so the CLI and the bench run themselves again, once, with it set.
 import { spawn } from "node:child_process";
+import { constants } from "node:os";
 
 const TUNABLE = "glibc.malloc.hugetlb=1";
 
@@ -38,7 +39,7 @@ export async function rerunWithHugePages(): Promise<number | undefined> {
     child.on("error", reject);
     child.on("exit", (code, signal) => {
       for (const s of signals) process.off(s, forward);
-      resolve(code ?? 128 + (signal === "SIGINT" ? 2 : signal === "SIGHUP" ? 1 : 15));
+      resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
     });
   });
 }

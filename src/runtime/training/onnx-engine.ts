@@ -12,11 +12,13 @@ import type { Graph, ParamDef } from "../../compiler/ir/types.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
 import { inversePerm, permute } from "../../compiler/tensor/lower-context.ts";
 import { ADM_INPUTS, type AdmInput } from "../../compiler/training/adm-loss.ts";
+import type { StoredParam } from "../../compiler/training/param-inputs.ts";
 import {
   emitTrainStep,
   FLAT_GRAD,
   FLAT_STATE,
   type FlatState,
+  nextOf,
   paramInput,
   type StateLayout,
   type TrainStepGraph,
@@ -56,9 +58,9 @@ const envThreads = () => Number(process.env.DIFFIT_ORT_THREADS) || undefined;
  * when the ops are large: diffit-cifar10 (batch 8, ~1 GFLOP per IR node) ran 6–21 % faster on
  * both cores of the 2-core bench machine than on one, and 2 replicas were slower still. A narrow
  * model's thousands of small ops lose more to the threads' synchronisation than they gain
- * (tiny-fmnist, batch 64, ~0.13 GFLOP per node: 363 ms on one thread, 469 on two); it runs as one single-threaded replica per core on an
- * even split of the batch instead (replicas.ts), or, if the batch does not split evenly, on one
- * thread per core but one. `requested` (DIFFIT_ORT_REPLICAS or TrainOptions.replicas) overrides.
+ * (tiny-fmnist, batch 64, ~0.13 GFLOP per node: 363 ms on one thread, 469 on two); it runs as
+ * one single-threaded replica per core on an even split of the batch instead (replicas.ts), or,
+ * if the batch does not split evenly, on one thread per core but one. `requested` (DIFFIT_ORT_REPLICAS or TrainOptions.replicas) overrides.
  */
 export function stepParallelism(
   cores: number,
@@ -181,7 +183,6 @@ export function chooseEngine(
 const f32 = (data: Float32Array, shape: readonly number[]) => new ort.Tensor("float32", data, [...shape]);
 const scalar = (v: number) => new ort.Tensor("float32", Float32Array.of(v), []);
 
-/** The engine's state: every graph input that carries over between steps, by input name. */
 /** Initial state values, per parameter in the IR (checkpoint) layout. */
 export interface StateValues {
   model: (p: ParamDef) => Float32Array;
@@ -191,6 +192,13 @@ export interface StateValues {
 }
 
 const isFlatState = (name: string): name is FlatState => (FLAT_STATE as readonly string[]).includes(name);
+/** The flat vector each next:<state> output refills. */
+const NEXT_STATE = new Map(FLAT_STATE.map((s) => [nextOf(s), s]));
+
+/** IR-layout values in a parameter's stored layout, and back (a copy: the state's views get overwritten). */
+const toStored = (s: StoredParam, v: Float32Array) => (s.perm ? permute(v, s.shape, s.perm) : v);
+const fromStored = (s: StoredParam, v: Float32Array) =>
+  s.perm ? permute(v, s.dims, inversePerm(s.perm)) : v.slice();
 
 /**
  * The engine's state. The step writes its next state straight into a second set of flat vectors
@@ -212,14 +220,14 @@ export class OnnxTrainState {
     values: StateValues,
   ) {
     const byName = new Map(params.map((p) => [p.name, p]));
+    const paramOf = (s: StoredParam) => {
+      const p = byName.get(s.name);
+      if (!p) throw new Error(`the state layout names an unknown parameter ${s.name}`);
+      return p;
+    };
     const flatOf = (value: (p: ParamDef) => Float32Array) => {
       const out = new Float32Array(layout.size);
-      for (const s of layout.trainable) {
-        const p = byName.get(s.name);
-        if (!p) throw new Error(`the state layout names an unknown parameter ${s.name}`);
-        const v = value(p);
-        out.set(s.perm ? permute(v, s.shape, s.perm) : v, s.offset);
-      }
+      for (const s of layout.trainable) out.set(toStored(s, value(paramOf(s))), s.offset);
       return f32(out, [layout.size]);
     };
     this.flat = {
@@ -230,12 +238,8 @@ export class OnnxTrainState {
     };
     const empty = () => f32(new Float32Array(layout.size), [layout.size]);
     this.spare = { w: empty(), m: empty(), v: empty(), ema: empty() };
-    for (const s of layout.fixed) {
-      const p = byName.get(s.name);
-      if (!p) throw new Error(`the state layout names an unknown parameter ${s.name}`);
-      const v = values.model(p);
-      this.weights.set(paramInput(s.name), f32(s.perm ? permute(v, s.shape, s.perm) : v, s.dims));
-    }
+    for (const s of layout.fixed)
+      this.weights.set(paramInput(s.name), f32(toStored(s, values.model(paramOf(s))), s.dims));
     this.viewWeights();
   }
 
@@ -258,8 +262,8 @@ export class OnnxTrainState {
   fetches(names: readonly string[]): Record<string, ort.Tensor | null> {
     const out: Record<string, ort.Tensor | null> = {};
     for (const name of names) {
-      const state = name.startsWith("next:") ? name.slice(5) : "";
-      out[name] = isFlatState(state) ? this.spare[state] : null;
+      const state = NEXT_STATE.get(name);
+      out[name] = state ? this.spare[state] : null;
     }
     return out;
   }
@@ -274,10 +278,8 @@ export class OnnxTrainState {
   private unflatten(name: FlatState): Map<string, StateArray> {
     const data = this.flat[name].data as Float32Array;
     const out = new Map<string, StateArray>();
-    for (const s of this.layout.trainable) {
-      const v = data.subarray(s.offset, s.offset + s.size);
-      out.set(s.name, { data: s.perm ? permute(v, s.dims, inversePerm(s.perm)) : v.slice(), shape: s.shape });
-    }
+    for (const s of this.layout.trainable)
+      out.set(s.name, { data: fromStored(s, data.subarray(s.offset, s.offset + s.size)), shape: s.shape });
     return out;
   }
 
@@ -285,7 +287,7 @@ export class OnnxTrainState {
     const fixed = new Map<string, StateArray>();
     for (const s of this.layout.fixed) {
       const v = this.weights.get(paramInput(s.name))?.data as Float32Array;
-      fixed.set(s.name, { data: s.perm ? permute(v, s.dims, inversePerm(s.perm)) : v, shape: s.shape });
+      fixed.set(s.name, { data: fromStored(s, v), shape: s.shape });
     }
     // Fixed tables have no EMA: their average is themselves. Maps in the model's parameter order.
     const inOrder = (m: Map<string, StateArray>, withFixed: boolean) => {
