@@ -28,7 +28,7 @@ import { initialValues } from "../src/runtime/init.ts";
 import { Rng } from "../src/runtime/random.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
 import { runTensorGraph } from "../src/runtime/tfjs/tensor-interpreter.ts";
-import { admFeeds, dropoutMasks, OnnxTrainState } from "../src/runtime/training/onnx-engine.ts";
+import { admFeeds, DropoutMasks, OnnxTrainState } from "../src/runtime/training/onnx-engine.ts";
 import { entryOf, relativeError, tinyLatent } from "./helpers/parity.ts";
 
 const TOLERANCE = 1e-4;
@@ -157,7 +157,7 @@ async function compareNetwork(value: Record<string, unknown>) {
   };
   if (step.conditional) feeds.y = new ort.Tensor("int32", labels, [B]);
   // The tfjs forward below runs with dropout seed 0: the same masks.
-  for (const [name, mask] of dropoutMasks(step, 0)) feeds[name] = mask;
+  Object.assign(feeds, new DropoutMasks(step).draw(0).feeds());
   // The engine's own state object lays the weights out as the step stores them.
   if (!step.layout) throw new Error("the step has no state layout");
   const weightOf = (p: ParamDef) => weights.get(p.name) ?? new Float32Array();
