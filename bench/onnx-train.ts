@@ -1,6 +1,9 @@
 // The ONNX training engine's step (forward, EDM loss, backward, clipping, Adam, EMA in one
 // onnxruntime call) and an onnxruntime MatMul ceiling on the same threads, so the achieved
 // fraction of the machine's dense-math peak is measured in the same run as the step.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { analyze } from "../src/compiler/analysis.ts";
 import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
 import { renderGraph } from "../src/compiler/emit/onnx/render.ts";
@@ -13,6 +16,7 @@ import { ort } from "../src/runtime/onnx/session.ts";
 import { Rng } from "../src/runtime/random.ts";
 import type { Batch } from "../src/runtime/training/batch.ts";
 import { openOnnxStepper } from "../src/runtime/training/onnx-engine.ts";
+import { type KernelSplit, readKernelSplit } from "./step-profile.ts";
 
 export interface OnnxTrainRow {
   spec: string;
@@ -25,6 +29,10 @@ export interface OnnxTrainRow {
   trainStepMs: number;
   /** 6 FLOPs per MAC (forward, backward), as the tfjs rows count them. */
   trainGflops: number;
+  /** 6 FLOPs per MAC. */
+  flops: number;
+  /** onnxruntime's profile of the last step (the main replica's session), when asked for. */
+  kernels?: KernelSplit;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -39,6 +47,8 @@ export async function benchOnnxTrainStep(
   batch: number,
   repeats: number,
   layout: { threads: number; replicas?: undefined } | { replicas: number; threads?: undefined },
+  /** Also record onnxruntime's profile (its timestamps cost ~1 µs per node and run). */
+  profile = false,
 ): Promise<OnnxTrainRow> {
   const entry = runFrontEnd(file).entries[0];
   if (!entry) throw new Error(`${file} is invalid`);
@@ -52,6 +62,7 @@ export async function benchOnnxTrainStep(
     adamM: zeros,
     adamV: zeros,
   };
+  const profileDir = profile ? mkdtempSync(join(tmpdir(), "diffit-profile-")) : undefined;
   const t0 = performance.now();
   const stepper = await openOnnxStepper(
     entry,
@@ -60,6 +71,7 @@ export async function benchOnnxTrainStep(
       batchSize: batch,
       microBatch: batch,
       seed: 1,
+      ...(profileDir ? { profile: join(profileDir, "step") } : {}),
       ...(layout.replicas ? { replicas: layout.replicas } : { replicas: 1, threads: layout.threads }),
     },
     values,
@@ -83,6 +95,12 @@ export async function benchOnnxTrainStep(
     await stepper.step(data, i, 1e-4);
     if (i >= 2) times.push(performance.now() - s);
   }
+  let kernels: KernelSplit | undefined;
+  if (profileDir) {
+    stepper.endProfiling();
+    kernels = readKernelSplit(profileDir);
+    rmSync(profileDir, { recursive: true, force: true });
+  }
   await stepper.dispose();
   const trainStepMs = median(times);
   return {
@@ -93,6 +111,8 @@ export async function benchOnnxTrainStep(
     compileMs,
     trainStepMs,
     trainGflops: (6 * macs) / (trainStepMs * 1e6),
+    flops: 6 * macs,
+    ...(kernels ? { kernels } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
 import { cpus } from "node:os";
 import { table } from "../src/compiler/report.ts";
 import { benchMatMulCeiling, benchOnnxTrainStep, type OnnxTrainRow } from "./onnx-train.ts";
+import type { KernelSplit } from "./step-profile.ts";
 import type { StepRow } from "./tfjs-step.ts";
 
 export interface TrainEngines {
@@ -29,7 +30,9 @@ export async function benchTrainEngines(
     // and just after the steps (the VM's speed drifts by tens of percent within minutes).
     const threads = "threads" in layout ? layout.threads : layout.replicas;
     const before = await benchMatMulCeiling(2048, threads, 5);
-    const row = await benchOnnxTrainStep(file, tfjsRow.batch, 5, layout);
+    // The single-threaded step is also profiled: how its kernel time splits (step-profile.ts).
+    const single = "threads" in layout && layout.threads === 1;
+    const row = await benchOnnxTrainStep(file, tfjsRow.batch, 5, layout, single);
     const ceilingGflops = Math.max(before, await benchMatMulCeiling(2048, threads, 5));
     onnx.push({
       ...row,
@@ -96,6 +99,20 @@ export function trainEnginesMarkdown(spec: string, r: TrainEngines): string[] {
     ).replace(/^/gm, "    "),
     "",
     `Compiling the ONNX step (IR → forward, loss, backward, optimizer graph) and opening the session: ${ms(r.onnx[0]?.compileMs ?? 0)} ms.`,
+    "",
+    ...r.onnx.flatMap((o) => (o.kernels ? kernelLines(o, o.kernels) : [])),
+  ];
+}
+
+/** What onnxruntime's profile of the 1 × 1 step says about the ceiling share a standard-op step can reach. */
+function kernelLines(o: TrainEngines["onnx"][number], k: KernelSplit): string[] {
+  const ms = (x: number) => x.toFixed(0);
+  const bound = o.flops / (k.denseMs * 1e6) / o.ceilingGflops;
+  return [
+    `onnxruntime's profile of the ${o.replicas} × ${o.threads} step (its last run, ${ms(k.runMs)} ms): the dense ops`,
+    `(Conv, MatMul, Gemm and their fusions; ${k.denseNodes} kernels) took ${ms(k.denseMs)} ms, the other ${k.otherNodes}`,
+    `kernels (elementwise, normalisation, transposes, slices) ${ms(k.otherMs)} ms. Were those free, the step`,
+    `would reach ${(100 * bound).toFixed(0)} % of its ceiling; it reaches ${(100 * o.ofCeiling).toFixed(0)} %.`,
     "",
   ];
 }

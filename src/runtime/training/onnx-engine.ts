@@ -88,7 +88,13 @@ export function stepParallelism(
 export async function openTrainStep(
   entry: ResolvedEntry,
   o: Pick<TrainOptions, "batchSize" | "optimizer" | "betas" | "weightDecay" | "gradClip" | "emaDecay">,
-  extra: { exposeGradients?: boolean; threads?: number; part?: TrainStepOptions["part"] } = {},
+  extra: {
+    exposeGradients?: boolean;
+    threads?: number;
+    part?: TrainStepOptions["part"];
+    /** Record onnxruntime's per-kernel profile into a file with this prefix. */
+    profile?: string;
+  } = {},
 ): Promise<{ step: TrainStepGraph; session: ort.InferenceSession }> {
   const graph = buildGraph(entry.spec);
   const why = trainStepUnsupported(graph);
@@ -109,6 +115,7 @@ export async function openTrainStep(
     intraOpNumThreads:
       extra.threads ?? envThreads() ?? sessionThreads(cpus().length, stepFlopsPerNode(graph, o.batchSize)),
     graphOptimizationLevel: "all",
+    ...(extra.profile ? { enableProfiling: true, profileFilePrefix: extra.profile } : {}),
   });
   return { step, session };
 }
@@ -358,6 +365,8 @@ export type StepperOptions = Pick<
 > & {
   /** Intra-op threads of a single-session step (default: see openTrainStep). */
   threads?: number;
+  /** Profile the step's session (the main replica's, when sliced) into a file with this prefix. */
+  profile?: string;
 };
 
 export interface OnnxStepper {
@@ -368,6 +377,8 @@ export interface OnnxStepper {
   parts(): ReturnType<OnnxTrainState["parts"]>;
   /** The sessions' layout. */
   plan: StepPlan;
+  /** Ends a profiled run (StepperOptions.profile), writing the profile to `<profile>_<time>.json`. */
+  endProfiling(): void;
   dispose(): Promise<void>;
 }
 
@@ -456,7 +467,10 @@ export async function openOnnxStepper(
   };
 
   if (parts === 1 && replicas === 1) {
-    const { step: compiled, session } = await openTrainStep(entry, o, { threads: plan.threads });
+    const { step: compiled, session } = await openTrainStep(entry, o, {
+      threads: plan.threads,
+      ...(o.profile ? { profile: o.profile } : {}),
+    });
     const state = stateOf(compiled);
     const masks = new DropoutMasks(compiled);
     return {
@@ -473,6 +487,7 @@ export async function openOnnxStepper(
       adamStep: () => adamStep,
       parts: () => state.parts(),
       plan,
+      endProfiling: () => session.endProfiling(),
       dispose: () => session.release(),
     };
   }
@@ -482,7 +497,7 @@ export async function openOnnxStepper(
   const grads = await openTrainStep(
     entry,
     { ...o, batchSize: size },
-    { part: "gradients", threads: plan.threads },
+    { part: "gradients", threads: plan.threads, ...(o.profile ? { profile: o.profile } : {}) },
   );
   const runners = await openRunners(grads.session, grads.step.bytes, replicas, plan.threads);
   const update = await openTrainStep(entry, o, { part: "update" });
@@ -526,6 +541,7 @@ export async function openOnnxStepper(
     adamStep: () => adamStep,
     parts: () => state.parts(),
     plan,
+    endProfiling: () => grads.session.endProfiling(),
     dispose: async () => {
       for (const r of runners) await r.release();
       await update.session.release();
