@@ -59,9 +59,7 @@ function binary(ctx: LowerContext, type: "Add" | "Mul", ins: Val[], hint: string
 /**
  * TMSA on an NHWC grid [P Eq 3-6]; see ops/attention.ts and runtime/tfjs/window-attention.ts.
  * Tokens are window-partitioned before the projection (a per-token map commutes with it, and
- * C channels move instead of 3C), and q, k, v are split apart before their head transposes:
- * 4-D transposes, which onnxruntime runs (and differentiates) several times faster than one
- * 5-D transpose of the fused qkv with 8-float inner runs.
+ * C channels move instead of 3C); attention runs heads first (see below).
  */
 function windowAttention(node: NodeOf<"window-attention">, ins: Val[], ctx: LowerContext): Val {
   const a = node.attrs;
@@ -100,18 +98,27 @@ function windowAttention(node: NodeOf<"window-attention">, ins: Val[], ctx: Lowe
     );
     qkv = b.op("Add", [qkv, b.op("Unsqueeze", [t.name, b.ints([1])], `${h}/temb3`)], `${h}/qkv_t`);
   }
-  // [N, L, C] each → heads: q, v as [B', heads, T, d], k as [B', heads, d, T].
-  const [q0, k0, v0] = b.opN("Split", [qkv, b.ints([c, c, c])], `${h}/qkv_split`, 3, { axis: -1 });
-  const toHeads = (t: string, role: string, perm: number[]) =>
-    b.op("Transpose", [b.op("Reshape", [t, b.ints([-1, T, heads, d])], `${h}/${role}4`)], `${h}/${role}`, {
-      perm,
-    });
-  const q = toHeads(q0 ?? "", "q", [0, 2, 1, 3]);
-  const kt = toHeads(k0 ?? "", "k_t", [0, 2, 3, 1]);
-  const v = toHeads(v0 ?? "", "v", [0, 2, 1, 3]);
+  // Heads first: [N·L, 3·heads, d] → [3·heads, N·L, d], one transpose that moves whole d-runs,
+  // then q, k, v split off along its first axis as [heads, N·nW, T, d]. No operand of the
+  // attention products is then a Transpose output, so onnxruntime folds their transposes (kᵀ
+  // here, and those the backward pass adds) into the MatMuls; with the batch axis first, k's
+  // [0, 2, 3, 1] transpose and the backward pass's ones cost 6–8 % of a step (profiled).
+  const byHead = b.op(
+    "Transpose",
+    [b.op("Reshape", [qkv, b.ints([-1, 3 * heads, d])], `${h}/qkv_heads`)],
+    `${h}/heads`,
+    { perm: [1, 0, 2] },
+  );
+  const [q0, k0, v0] = b.opN("Split", [byHead, b.ints([heads, heads, heads])], `${h}/qkv_split`, 3, {
+    axis: 0,
+  });
+  const toHeads = (t: string, role: string) =>
+    b.op("Reshape", [t, b.ints([heads, -1, T, d])], `${h}/${role}`);
+  const [q, k, v] = [toHeads(q0 ?? "", "q"), toHeads(k0 ?? "", "k"), toHeads(v0 ?? "", "v")];
   // Eq 6: softmax(q·kᵀ/√d + B)·v, q scaled first as [OFF] does.
   const qs = b.op("Mul", [q, b.scalar(d ** -0.5)], `${h}/q_scaled`);
-  let scores = b.op("MatMul", [qs, kt], `${h}/scores`); // [B', heads, T, T]
+  const kt = b.op("Transpose", [k], `${h}/k_t`, { perm: [0, 1, 3, 2] });
+  let scores = b.op("MatMul", [qs, kt], `${h}/scores`); // [heads, N·nW, T, T]
   const idx = b.constant(Array.from(relativePositionIndex(w)), [T * T], "int64");
   if (a.relativePositionBias) {
     const picked = b.op("Gather", [ctx.weight(node, "relative_position_bias_table"), idx], `${h}/rpb`, {
@@ -119,9 +126,9 @@ function windowAttention(node: NodeOf<"window-attention">, ins: Val[], ctx: Lowe
     });
     const bias = b.op(
       "Transpose",
-      [b.op("Reshape", [picked, b.ints([T, T, heads])], `${h}/rpb3`)],
-      `${h}/rpb_hTT`,
-      { perm: [2, 0, 1] },
+      [b.op("Reshape", [picked, b.ints([T, T, heads, 1])], `${h}/rpb4`)],
+      `${h}/rpb_h1TT`,
+      { perm: [2, 3, 0, 1] },
     );
     scores = b.op("Add", [scores, bias], `${h}/scores_b`);
   }
@@ -137,23 +144,29 @@ function windowAttention(node: NodeOf<"window-attention">, ins: Val[], ctx: Lowe
     );
     const table = b.op("Reshape", [t.name, b.ints([-1, rows, heads])], `${h}/tb_table`);
     const picked = b.op("Gather", [table, idx], `${h}/tb_pick`, { axis: 1 }); // [N, T·T, heads]
+    // Per sample and head, broadcast over the sample's windows: [heads, N, 1, T, T].
     const bias = b.op(
       "Transpose",
-      [b.op("Reshape", [picked, b.ints([-1, T, T, heads])], `${h}/tb4`)],
-      `${h}/tb_hTT`,
-      { perm: [0, 3, 1, 2] },
+      [b.op("Reshape", [picked, b.ints([-1, 1, T, T, heads])], `${h}/tb5`)],
+      `${h}/tb_hN1TT`,
+      { perm: [4, 0, 1, 2, 3] },
     );
-    const perSample = b.op("Reshape", [bias, b.ints([-1, 1, heads, T, T])], `${h}/tb5`);
-    const s5 = b.op("Reshape", [scores, b.ints([-1, nh * nw, heads, T, T])], `${h}/scores5`);
+    const s5 = b.op("Reshape", [scores, b.ints([heads, -1, nh * nw, T, T])], `${h}/scores5`);
     scores = b.op(
       "Reshape",
-      [b.op("Add", [s5, perSample], `${h}/scores5_b`), b.ints([-1, heads, T, T])],
+      [b.op("Add", [s5, bias], `${h}/scores5_b`), b.ints([heads, -1, T, T])],
       `${h}/scores_tb`,
     );
   }
   const attn = b.op("Softmax", [scores], `${h}/softmax`, { axis: -1 });
-  const out = b.op("MatMul", [attn, v], `${h}/attn_v`); // [B', heads, T, d]
-  const mergedT = b.op("Transpose", [out], `${h}/merge_t`, { perm: [0, 2, 1, 3] }); // [B', T, heads, d]
+  const out = b.op("MatMul", [attn, v], `${h}/attn_v`); // [heads, N·nW, T, d]
+  // Back to tokens: [heads, N·L, d] → [N·L, heads, d], whole d-runs again.
+  const mergedT = b.op(
+    "Transpose",
+    [b.op("Reshape", [out, b.ints([heads, -1, d])], `${h}/out3`)],
+    `${h}/merge_t`,
+    { perm: [1, 0, 2] },
+  );
   const merged = b.op("Reshape", [mergedT, b.ints([-1, nh, nw, w, w, c])], `${h}/merge`);
   const back = b.op("Transpose", [merged], `${h}/unwindow`, { perm: [0, 1, 3, 2, 4, 5] });
   const y = b.op("Reshape", [back, b.ints([-1, H, W, c])], `${h}/grid_out`);
