@@ -134,13 +134,20 @@ export class TensorGraph {
     }
   }
 
-  /** Makes `value` available under the fixed name `name` (a graph output) with an Identity node. */
+  /**
+   * Makes `value` available under the fixed name `name` (a graph output) with an Identity node,
+   * which the ONNX renderer folds away where it can (render.ts: foldAliases).
+   */
   alias(value: string, name: string): string {
     this.reserve(name);
     this.shapes.set(name, this.dims(value));
     this.nodes.push({ op: "Identity", inputs: [value], outputs: [name], attrs: {}, name: `${name}/out` });
+    this.aliases.add(name);
     return name;
   }
+
+  /** Names made by alias. */
+  readonly aliases = new Set<string>();
 
   /** Gives `node` its optional outputs up to `count` (LayerNormalization's statistics). */
   extendOutputs(node: TensorNode, count: number): string[] {
