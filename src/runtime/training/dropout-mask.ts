@@ -13,23 +13,25 @@ interface AleaState {
   s2: number;
 }
 
-/**
- * The mask tf.dropout(tf.ones([size]), rate, undefined, seed) multiplies by, as float32, written
- * into `out` when given (a buffer reused from step to step: fresh memory costs a page fault per
- * 4 KiB, which on the bench VM took longer than the draws).
- */
-export function dropoutMask(
-  size: number,
-  rate: number,
-  seed: number,
-  out: Float32Array = new Float32Array(size),
-): Float32Array {
-  if (out.length !== size) throw new Error(`a dropout mask of ${size} units got a buffer of ${out.length}`);
-  const keep = Math.fround(1 - rate);
+/** One mask to draw: tf.dropout(tf.ones([out.length]), rate, undefined, seed)'s multiplier. */
+export interface MaskJob {
+  rate: number;
+  seed: number;
+  /** Filled in place: a buffer reused from step to step (fresh memory costs a page fault per 4 KiB). */
+  out: Float32Array;
+}
+
+const aleaState = (seed: number) => seedrandom.alea(String(seed), { state: true }).state() as AleaState;
+const keepOf = (rate: number) => Math.fround(1 - rate);
+
+/** Units from..end of `job.out`, continuing the stream from `state`. */
+function drawTail(state: AleaState, job: MaskJob, from: number): void {
+  const { out } = job;
+  const keep = keepOf(job.rate);
   // A float32 quotient: the float64 one rounds to the same value.
   const scale = Math.fround(1 / keep);
-  let { c, s0, s1, s2 } = seedrandom.alea(String(seed), { state: true }).state() as AleaState;
-  for (let i = 0; i < size; i++) {
+  let { c, s0, s1, s2 } = state;
+  for (let i = from; i < out.length; i++) {
     // Baagøe's alea step: a multiply-with-carry on 32-bit fractions.
     const t = 2091639 * s0 + c * 2.3283064365386963e-10;
     s0 = s1;
@@ -40,5 +42,50 @@ export function dropoutMask(
     // (the branch is taken at random).
     out[i] = Math.floor(Math.fround(Math.fround(s2) + keep)) * scale;
   }
+}
+
+/**
+ * Two masks in one loop over their common length, then each one's rest: alea's step is a chain
+ * of dependent float operations, and two independent chains side by side draw in ~55 % of the
+ * time of one after the other.
+ */
+function drawPair(a: MaskJob, b: MaskJob): void {
+  const n = Math.min(a.out.length, b.out.length);
+  const [oa, ob] = [a.out, b.out];
+  const [ka, kb] = [keepOf(a.rate), keepOf(b.rate)];
+  const [sa, sb] = [Math.fround(1 / ka), Math.fround(1 / kb)];
+  let { c: ca, s0: a0, s1: a1, s2: a2 } = aleaState(a.seed);
+  let { c: cb, s0: b0, s1: b1, s2: b2 } = aleaState(b.seed);
+  for (let i = 0; i < n; i++) {
+    const ta = 2091639 * a0 + ca * 2.3283064365386963e-10;
+    const tb = 2091639 * b0 + cb * 2.3283064365386963e-10;
+    a0 = a1;
+    a1 = a2;
+    ca = ta | 0;
+    a2 = ta - ca;
+    b0 = b1;
+    b1 = b2;
+    cb = tb | 0;
+    b2 = tb - cb;
+    oa[i] = Math.floor(Math.fround(Math.fround(a2) + ka)) * sa;
+    ob[i] = Math.floor(Math.fround(Math.fround(b2) + kb)) * sb;
+  }
+  drawTail({ c: ca, s0: a0, s1: a1, s2: a2 }, a, n);
+  drawTail({ c: cb, s0: b0, s1: b1, s2: b2 }, b, n);
+}
+
+/** Draws every job's mask into its buffer, two at a time. */
+export function drawDropoutMasks(jobs: readonly MaskJob[]): void {
+  for (let j = 0; j < jobs.length; j += 2) {
+    const [a, b] = [jobs[j], jobs[j + 1]];
+    if (a && b) drawPair(a, b);
+    else if (a) drawTail(aleaState(a.seed), a, 0);
+  }
+}
+
+/** The mask tf.dropout(tf.ones([size]), rate, undefined, seed) multiplies by, as float32. */
+export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
+  const out = new Float32Array(size);
+  drawTail(aleaState(seed), { rate, seed, out }, 0);
   return out;
 }

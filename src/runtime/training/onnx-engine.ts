@@ -31,7 +31,7 @@ import { GaussianDiffusion } from "../diffusion/ddpm.ts";
 import { initialValues } from "../init.ts";
 import { nhwcToNchw } from "../onnx/layout.ts";
 import type { Batch } from "./batch.ts";
-import { dropoutMask } from "./dropout-mask.ts";
+import { drawDropoutMasks } from "./dropout-mask.ts";
 import { runTraining, type TrainOptions, type TrainResult } from "./loop.ts";
 import { type GradientOutputs, openRunners } from "./replicas.ts";
 import type { StateArray } from "./train-state.ts";
@@ -159,7 +159,7 @@ export class DropoutMasks {
 
   /** Redraws every mask for the step seeded `seed`. */
   draw(seed: number): this {
-    for (const m of this.masks) dropoutMask(m.data.length, m.rate, seed + m.node, m.data);
+    drawDropoutMasks(this.masks.map((m) => ({ rate: m.rate, seed: seed + m.node, out: m.data })));
     return this;
   }
 
