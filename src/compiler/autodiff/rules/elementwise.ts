@@ -121,8 +121,10 @@ export const ELEMENTWISE_VJPS = {
     const sq = ctx.b.op("Mul", [y, y], `${hint(node)}/y2`);
     return ctx.b.op("Mul", [g, ctx.b.op("Sub", [ctx.b.scalar(1), sq], `${hint(node)}/1my2`)], hint(node));
   }),
-  // Gelu(approximate = tanh): y = ½x(1 + t), t = tanh(u), u = c₁x + c₂x³ with c₁ = √(2/π),
-  // c₂ = 0.044715·c₁; dy/dx = ½(1 + t)·(1 + x(1 − t)(c₁ + 3c₂x²)), with t recomputed.
+  // Gelu(approximate = tanh): y = ½x(1 + tanh u) = x·σ(2u), u = c₁x + c₂x³ with c₁ = √(2/π),
+  // c₂ = 0.044715·c₁; dy/dx = s·(1 + 2x·u′·(1 − s)) with s = σ(2u) recomputed and u′ = c₁ + 3c₂x².
+  // The sigmoid form takes 13 elementwise ops where the tanh form took 15 (each a pass over the
+  // MLP's widest activation).
   Gelu: unary((node, g, ctx) => {
     const b = ctx.b;
     const h = hint(node);
@@ -130,24 +132,16 @@ export const ELEMENTWISE_VJPS = {
     const c1 = Math.sqrt(2 / Math.PI);
     const c2 = 0.044715 * c1;
     const x2 = b.op("Mul", [x, x], `${h}/x2`);
-    const u = b.op(
-      "Mul",
-      [x, b.op("Add", [b.op("Mul", [x2, b.scalar(c2)], `${h}/c2x2`), b.scalar(c1)], `${h}/q`)],
-      `${h}/u`,
-    );
-    const t = b.op("Tanh", [u], `${h}/t`);
-    const slope = b.op("Add", [b.op("Mul", [x2, b.scalar(3 * c2)], `${h}/c3x2`), b.scalar(c1)], `${h}/du`);
+    // a·x² + c, one Mul and one Add.
+    const poly = (a: number, c: number, role: string) =>
+      b.op("Add", [b.op("Mul", [x2, b.scalar(a)], `${h}/${role}_x2`), b.scalar(c)], `${h}/${role}`);
+    const s = b.op("Sigmoid", [b.op("Mul", [x, poly(2 * c2, 2 * c1, "2u_x")], `${h}/2u`)], `${h}/s`);
     const k = b.op(
       "Mul",
-      [b.op("Mul", [x, slope], `${h}/xdu`), b.op("Sub", [b.scalar(1), t], `${h}/1mt`)],
+      [b.op("Mul", [x, poly(6 * c2, 2 * c1, "2du")], `${h}/2xdu`), b.op("Sub", [b.scalar(1), s], `${h}/1ms`)],
       `${h}/k`,
     );
-    const halfOnePlusT = b.op(
-      "Add",
-      [b.op("Mul", [t, b.scalar(0.5)], `${h}/ht`), b.scalar(0.5)],
-      `${h}/h1pt`,
-    );
-    const d = b.op("Mul", [halfOnePlusT, b.op("Add", [k, b.scalar(1)], `${h}/1pk`)], `${h}/dydx`);
+    const d = b.op("Mul", [s, b.op("Add", [k, b.scalar(1)], `${h}/1pk`)], `${h}/dydx`);
     return b.op("Mul", [g, d], h);
   }),
   Exp: unary((node, g, ctx) => ctx.b.op("Mul", [g, out(node)], hint(node))),
