@@ -55,12 +55,13 @@ const envThreads = () => Number(process.env.DIFFIT_ORT_THREADS) || undefined;
 
 /**
  * How a step uses the cores. onnxruntime splits each op across its intra-op threads, which pays
- * when the ops are large: diffit-cifar10 (batch 8, ~1 GFLOP per IR node) ran 6–21 % faster on
- * both cores of the 2-core bench machine than on one, and 2 replicas were slower still. A narrow
- * model's thousands of small ops lose more to the threads' synchronisation than they gain
- * (tiny-fmnist, batch 64, ~0.13 GFLOP per node: 363 ms on one thread, 469 on two); it runs as
- * one single-threaded replica per core on an even split of the batch instead (replicas.ts), or,
- * if the batch does not split evenly, on one thread per core but one. `requested` (DIFFIT_ORT_REPLICAS or TrainOptions.replicas) overrides.
+ * when the ops are large: diffit-cifar10 (batch 8, ~1 GFLOP per IR node) runs 1.5–1.8× faster on
+ * both cores of the 2-core bench machine than on one, and 2 replicas are slower. A narrow model's
+ * thousands of small ops gain little or lose from a second thread (tiny-fmnist, batch 64, ~0.13
+ * GFLOP per node: 426 ms on one thread and 396 on two in one bench, 464 and 500 in the next); it
+ * runs as one single-threaded replica per core on an even split of the batch instead (replicas.ts:
+ * 204–208 ms), or, if the batch does not split evenly, on one thread per core but one.
+ * `requested` (DIFFIT_ORT_REPLICAS or TrainOptions.replicas) overrides.
  */
 export function stepParallelism(
   cores: number,
