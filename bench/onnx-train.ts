@@ -71,7 +71,7 @@ export async function benchOnnxTrainStep(
       batchSize: batch,
       microBatch: batch,
       seed: 1,
-      ...(profileDir ? { profile: join(profileDir, "step") } : {}),
+      profile: profileDir && join(profileDir, "step"),
       ...(layout.replicas ? { replicas: layout.replicas } : { replicas: 1, threads: layout.threads }),
     },
     values,

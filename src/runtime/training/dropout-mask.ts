@@ -22,14 +22,17 @@ export interface MaskJob {
 }
 
 const aleaState = (seed: number) => seedrandom.alea(String(seed), { state: true }).state() as AleaState;
-const keepOf = (rate: number) => Math.fround(1 - rate);
+/** tf.dropout's keep probability and the kept units' value 1/keep, both float32 (the float64
+ * quotient rounds to the same value). */
+const keepAndScale = (rate: number): [number, number] => {
+  const keep = Math.fround(1 - rate);
+  return [keep, Math.fround(1 / keep)];
+};
 
 /** Units from..end of `job.out`, continuing the stream from `state`. */
 function drawTail(state: AleaState, job: MaskJob, from: number): void {
   const { out } = job;
-  const keep = keepOf(job.rate);
-  // A float32 quotient: the float64 one rounds to the same value.
-  const scale = Math.fround(1 / keep);
+  const [keep, scale] = keepAndScale(job.rate);
   let { c, s0, s1, s2 } = state;
   for (let i = from; i < out.length; i++) {
     // Baagøe's alea step: a multiply-with-carry on 32-bit fractions.
@@ -52,8 +55,8 @@ function drawTail(state: AleaState, job: MaskJob, from: number): void {
 function drawPair(a: MaskJob, b: MaskJob): void {
   const n = Math.min(a.out.length, b.out.length);
   const [oa, ob] = [a.out, b.out];
-  const [ka, kb] = [keepOf(a.rate), keepOf(b.rate)];
-  const [sa, sb] = [Math.fround(1 / ka), Math.fround(1 / kb)];
+  const [ka, sa] = keepAndScale(a.rate);
+  const [kb, sb] = keepAndScale(b.rate);
   let { c: ca, s0: a0, s1: a1, s2: a2 } = aleaState(a.seed);
   let { c: cb, s0: b0, s1: b1, s2: b2 } = aleaState(b.seed);
   for (let i = 0; i < n; i++) {
@@ -81,11 +84,4 @@ export function drawDropoutMasks(jobs: readonly MaskJob[]): void {
     if (a && b) drawPair(a, b);
     else if (a) drawTail(aleaState(a.seed), a, 0);
   }
-}
-
-/** The mask tf.dropout(tf.ones([size]), rate, undefined, seed) multiplies by, as float32. */
-export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  drawTail(aleaState(seed), { rate, seed, out }, 0);
-  return out;
 }

@@ -14,6 +14,7 @@ import { inversePerm, permute } from "../../compiler/tensor/lower-context.ts";
 import { ADM_INPUTS, type AdmInput } from "../../compiler/training/adm-loss.ts";
 import type { StoredParam } from "../../compiler/training/param-inputs.ts";
 import {
+  type DropoutInput,
   emitTrainStep,
   FLAT_GRAD,
   FLAT_STATE,
@@ -148,13 +149,14 @@ export function admFeeds(d: GaussianDiffusion, t: readonly number[]): Record<Adm
  * is 26 M units, and fresh memory for them cost as much as drawing them.
  */
 export class DropoutMasks {
-  private readonly masks: { input: string; node: number; rate: number; dims: number[]; data: Float32Array }[];
+  /** Each dropout input with its units per sample and its buffer. */
+  private readonly masks: (DropoutInput & { per: number; data: Float32Array })[];
 
   /** `rows` samples of every mask: the whole batch, of which replicas take slices. */
   constructor(step: TrainStepGraph, rows: number = step.imageDims[0]) {
     this.masks = step.dropouts.map((d) => {
       const per = d.dims.slice(1).reduce((a, b) => a * b, 1);
-      return { ...d, data: new Float32Array(per * rows) };
+      return { ...d, per, data: new Float32Array(per * rows) };
     });
   }
 
@@ -168,9 +170,8 @@ export class DropoutMasks {
   feeds(rows?: { lo: number; hi: number }): Record<string, ort.Tensor> {
     const out: Record<string, ort.Tensor> = {};
     for (const m of this.masks) {
-      const per = m.dims.slice(1).reduce((a, b) => a * b, 1);
-      const data = rows ? m.data.subarray(rows.lo * per, rows.hi * per) : m.data;
-      out[m.input] = f32(data, [data.length / per, ...m.dims.slice(1)]);
+      const data = rows ? m.data.subarray(rows.lo * m.per, rows.hi * m.per) : m.data;
+      out[m.input] = f32(data, [data.length / m.per, ...m.dims.slice(1)]);
     }
     return out;
   }
@@ -470,7 +471,7 @@ export async function openOnnxStepper(
   if (parts === 1 && replicas === 1) {
     const { step: compiled, session } = await openTrainStep(entry, o, {
       threads: plan.threads,
-      ...(o.profile ? { profile: o.profile } : {}),
+      profile: o.profile,
     });
     const state = stateOf(compiled);
     const masks = new DropoutMasks(compiled);
@@ -498,7 +499,7 @@ export async function openOnnxStepper(
   const grads = await openTrainStep(
     entry,
     { ...o, batchSize: size },
-    { part: "gradients", threads: plan.threads, ...(o.profile ? { profile: o.profile } : {}) },
+    { part: "gradients", threads: plan.threads, profile: o.profile },
   );
   const runners = await openRunners(grads.session, grads.step.bytes, replicas, plan.threads);
   const update = await openTrainStep(entry, o, { part: "update" });
