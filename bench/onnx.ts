@@ -29,7 +29,7 @@ export interface SamplingRow {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
-function liveWeights(file: string) {
+export function liveWeights(file: string) {
   const entry = runFrontEnd(file).entries[0];
   if (!entry) throw new Error(`${file} is invalid`);
   const graph = buildGraph(entry.spec);

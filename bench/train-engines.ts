@@ -6,10 +6,13 @@ import { table } from "../src/compiler/report.ts";
 import { benchMatMulCeiling, benchOnnxTrainStep, type OnnxTrainRow } from "./onnx-train.ts";
 import type { KernelSplit } from "./step-profile.ts";
 import type { StepRow } from "./tfjs-step.ts";
+import { benchTorchStep, type TorchBaseline, torchUnavailable } from "./torch/torch-step.ts";
 
 export interface TrainEngines {
   tfjs: { backend: string; batch: number; trainStepMs: number; trainGflops: number };
   onnx: (OnnxTrainRow & { ceilingGflops: number; ofCeiling: number; speedup: number })[];
+  /** The same network trained by PyTorch on this CPU (bench/torch), or why it was skipped. */
+  torch: TorchBaseline | { skipped: string };
 }
 
 export async function benchTrainEngines(
@@ -41,7 +44,12 @@ export async function benchTrainEngines(
       speedup: tfjsRow.trainStepMs / row.trainStepMs,
     });
   }
+  const missing = torchUnavailable();
+  const torch = missing
+    ? { skipped: missing }
+    : await benchTorchStep(file, tfjsRow.batch, [...new Set([1, cores])], tfjsRow.batch > 8 ? 5 : 3);
   return {
+    torch,
     tfjs: {
       backend,
       batch: tfjsRow.batch,
@@ -94,13 +102,47 @@ export function trainEnginesMarkdown(spec: string, r: TrainEngines): string[] {
           `${(100 * o.ofCeiling).toFixed(0)} %`,
           `${o.speedup.toFixed(1)}×`,
         ]),
+        ...("rows" in r.torch ? torchRows(r, r.torch) : []),
       ],
       [1, 2, 3, 4, 5, 6, 7],
     ).replace(/^/gm, "    "),
     "",
+    ...torchLines(r),
     `Compiling the ONNX step (IR → forward, loss, backward, optimizer graph) and opening the session: ${ms(r.onnx[0]?.compileMs ?? 0)} ms.`,
     "",
     ...r.onnx.flatMap((o) => (o.kernels ? kernelLines(o, o.kernels) : [])),
+  ];
+}
+
+/** PyTorch's rows, against the onnxruntime ceiling measured for the same number of threads. */
+function torchRows(r: TrainEngines, t: TorchBaseline): string[][] {
+  return t.rows.map((row) => {
+    const ceiling = r.onnx.find((o) => o.replicas === 1 && o.threads === row.threads)?.ceilingGflops;
+    return [
+      `pytorch ${t.torch}`,
+      `1 × ${row.threads}`,
+      row.trainStepMs.toFixed(0),
+      (1000 / row.trainStepMs).toFixed(2),
+      row.trainGflops.toFixed(1),
+      ceiling ? ceiling.toFixed(0) : "",
+      ceiling ? `${((100 * row.trainGflops) / ceiling).toFixed(0)} %` : "",
+      `${(r.tfjs.trainStepMs / row.trainStepMs).toFixed(1)}×`,
+    ];
+  });
+}
+
+function torchLines(r: TrainEngines): string[] {
+  const t = r.torch;
+  if (!("rows" in t)) return [`PyTorch baseline skipped: ${t.skipped}.`, ""];
+  const best = Math.min(...t.rows.map((row) => row.trainStepMs));
+  const fastest = Math.min(...r.onnx.map((o) => o.trainStepMs));
+  return [
+    "PyTorch: the same network emitted from the IR (bench/torch), EDM loss, autograd, gradient",
+    "clipping, Adam and EMA, on Debian's torch with OpenBLAS set to this CPU. Its forward pass",
+    `matches onnxruntime's on the same weights and inputs within ${t.forwardRelativeError.toExponential(1)} of the output's`,
+    `largest value. Its own MatMul 2048³ reaches ${t.rows.map((row) => `${row.matmulGflops.toFixed(0)} GFLOP/s on ${row.threads} thread${row.threads > 1 ? "s" : ""}`).join(", ")}.`,
+    `The fastest ONNX layout takes ${(best / fastest).toFixed(1)}× less time per step than PyTorch's fastest.`,
+    "",
   ];
 }
 

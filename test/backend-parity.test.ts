@@ -6,11 +6,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
 import { buildGraph } from "../src/compiler/ir/build.ts";
-import type { AttentionMode, Graph } from "../src/compiler/ir/types.ts";
+import type { Graph } from "../src/compiler/ir/types.ts";
 import { runFrontEnd, validateInstance } from "../src/compiler/pipeline.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { Rng } from "../src/runtime/random.ts";
 import { TfjsModel } from "../src/runtime/tfjs/model.ts";
+import { ATTENTION_MODES, smallImage, smallLatent } from "./helpers/small-specs.ts";
 
 /**
  * Tolerances, as relative = max|wasm − cpu| / max|cpu| over a tensor. Both backends compute in
@@ -28,35 +29,6 @@ import { TfjsModel } from "../src/runtime/tfjs/model.ts";
 const FORWARD = 1e-4;
 const GRADIENT = 1e-4;
 const FLOOR = 1e-3;
-
-const MODES: AttentionMode[] = ["tmsa", "time-independent", "time-in-bias", "time-in-mlp", "adaln"];
-
-const smallLatent = (mode: AttentionMode) => ({
-  family: "latent",
-  name: `latent-${mode}`,
-  input: { size: 8, channels: 4 },
-  patchSize: 2,
-  hidden: 64,
-  depth: 2,
-  heads: 4,
-  attention: { mode },
-  conditioning: { classes: 10 },
-});
-
-/** A two-stage image model small enough for the cpu backend, with Fourier time features. */
-const smallImage = (mode: AttentionMode) => ({
-  family: "image",
-  name: `image-${mode}`,
-  input: { size: 8, channels: 1 },
-  stages: [
-    { channels: 8, depth: 1, windowSize: 2, heads: 2, mlpRatio: 2 },
-    { channels: 16, depth: 1, windowSize: 2, heads: 2, mlpRatio: 2 },
-  ],
-  groupNormGroups: 4,
-  attention: { mode },
-  time: { embedding: "fourier", sinusoidDim: 8, tokenDim: 16 },
-  conditioning: { classes: 10 },
-});
 
 function graphOf(value: unknown): Graph {
   const r = validateInstance(value);
@@ -195,7 +167,7 @@ describe("wasm equals cpu on whole models with random non-zero weights", () => {
     // EDM c_noise = ln(σ)/4 for σ ≈ 3.3 and σ ≈ 0.06.
     await compareBackends(tinyFmnist(), [0.3, -0.7]);
   }, 30_000);
-  for (const mode of MODES) {
+  for (const mode of ATTENTION_MODES) {
     it(`small latent model, ${mode}: forward within 1e-4, every parameter gradient within 1e-4`, async () => {
       // DDPM timesteps.
       await compareBackends(graphOf(smallLatent(mode)), [17, 503]);
