@@ -36,7 +36,9 @@ function randomWeights(entry: ResolvedEntry): Map<string, Float32Array> {
 
 const missing = torchUnavailable();
 
-describe.skipIf(missing !== undefined)("PyTorch reference module (bench/torch)", () => {
+const title = `PyTorch reference module (bench/torch)${missing ? `, skipped: ${missing}` : ""}`;
+
+describe.skipIf(missing !== undefined)(title, () => {
   const cases: [string, ResolvedEntry][] = [
     ...ATTENTION_MODES.map((m): [string, ResolvedEntry] => [
       `image, ${m}`,
