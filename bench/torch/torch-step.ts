@@ -27,7 +27,7 @@ export interface TorchRow {
   threads: number;
   trainStepMs: number;
   trainGflops: number;
-  /** PyTorch's own MatMul 2048³ on the same threads, best of 5. */
+  /** PyTorch's own MatMul 2048³ (one OpenBLAS thread), best of 5. */
   matmulGflops: number;
 }
 
@@ -48,12 +48,14 @@ export function torchUnavailable(): string | undefined {
 function runPython(config: object, dir: string, threads = 1): unknown {
   const path = join(dir, "config.json");
   writeFileSync(path, JSON.stringify(config));
-  // Debian's OpenBLAS detects this CPU as Prescott (28 GFLOP/s) unless told (RUNTIME.md), and
-  // sizes its thread pool from the environment, apart from torch.set_num_threads.
+  // Debian's OpenBLAS detects this CPU as Prescott (28 GFLOP/s) unless told (RUNTIME.md). It sizes
+  // its own thread pool from the environment, apart from torch.set_num_threads; PyTorch's fastest
+  // setting here is one OpenBLAS thread under torch's intra-op threads: with both at 2 the cores
+  // are oversubscribed (2 threads: tiny-fmnist 810 against 405 ms, diffit-cifar10 4.6 against 3.3 s).
   const env = {
     ...process.env,
     OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? "SKYLAKEX",
-    OPENBLAS_NUM_THREADS: String(threads),
+    OPENBLAS_NUM_THREADS: "1",
     OMP_NUM_THREADS: String(threads),
   };
   const r = spawnSync(PYTHON, [join(HERE, "step.py"), path], { encoding: "utf8", env, maxBuffer: 1 << 24 });
