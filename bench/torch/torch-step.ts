@@ -5,7 +5,8 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { analyze } from "../../src/compiler/analysis.ts";
 import { buildGraph } from "../../src/compiler/ir/build.ts";
 import type { ResolvedEntry } from "../../src/compiler/pipeline.ts";
@@ -21,7 +22,7 @@ import { liveWeights } from "../onnx.ts";
 import { emitTorchModule } from "./emit.ts";
 
 const PYTHON = "/usr/bin/python3";
-const HERE = new URL(".", import.meta.url).pathname;
+const HERE = dirname(fileURLToPath(import.meta.url));
 
 export interface TorchRow {
   threads: number;
