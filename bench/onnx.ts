@@ -6,7 +6,7 @@ import { sampleOnnxJob, sampleTfjsJob } from "../src/commands/sample.ts";
 import { analyze } from "../src/compiler/analysis.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
-import { initialValues } from "../src/runtime/init.ts";
+import { perturbedValues } from "../src/runtime/init.ts";
 import { exportOnnx } from "../src/runtime/onnx/export-model.ts";
 import { openSession, ort } from "../src/runtime/onnx/session.ts";
 import { Rng } from "../src/runtime/random.ts";
@@ -33,15 +33,7 @@ export function liveWeights(file: string) {
   const entry = runFrontEnd(file).entries[0];
   if (!entry) throw new Error(`${file} is invalid`);
   const graph = buildGraph(entry.spec);
-  const rng = new Rng(1, "bench");
-  const weights = new Map(
-    graph.params.map((p) => {
-      const v = initialValues(p, 0);
-      if (p.trainable) for (let i = 0; i < v.length; i++) v[i] = (v[i] ?? 0) + 0.02 * rng.normal();
-      return [p.name, v];
-    }),
-  );
-  return { entry, graph, weights };
+  return { entry, graph, weights: perturbedValues(graph.params, 0.02, new Rng(1, "bench")) };
 }
 
 export async function benchOnnxForward(file: string, batch: number, repeats: number): Promise<OnnxRow> {

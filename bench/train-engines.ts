@@ -138,10 +138,10 @@ function torchLines(r: TrainEngines): string[] {
   const fastest = Math.min(...r.onnx.map((o) => o.trainStepMs));
   return [
     "PyTorch: the same network emitted from the IR (bench/torch), EDM loss, autograd, gradient",
-    "clipping, Adam and EMA, on Debian's torch with OpenBLAS set to this CPU (one OpenBLAS thread under",
-    "torch's intra-op threads, its fastest setting here). Its forward pass",
-    `matches onnxruntime's on the same weights and inputs within ${t.forwardRelativeError.toExponential(1)} of the output's`,
-    `largest value. Its own MatMul 2048³ (OpenBLAS, one thread) reaches ${Math.max(...t.rows.map((row) => row.matmulGflops)).toFixed(0)} GFLOP/s.`,
+    "clipping, Adam and EMA, on Debian's torch with OpenBLAS set to this CPU (one OpenBLAS thread",
+    "under torch's intra-op threads, its fastest setting here). Its forward pass matches",
+    `onnxruntime's on the same weights and inputs within ${t.forwardRelativeError.toExponential(1)} of the output's largest value.`,
+    `Its own MatMul 2048³ (OpenBLAS, one thread) reaches ${Math.max(...t.rows.map((row) => row.matmulGflops)).toFixed(0)} GFLOP/s.`,
     `The fastest ONNX layout takes ${(best / fastest).toFixed(1)}× less time per step than PyTorch's fastest.`,
     "",
   ];

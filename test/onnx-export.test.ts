@@ -10,7 +10,7 @@ import { buildGraph } from "../src/compiler/ir/build.ts";
 import { type ResolvedEntry, runFrontEnd, specHash, validateInstance } from "../src/compiler/pipeline.ts";
 import type { ResolvedSpec } from "../src/compiler/resolve-defaults.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
-import { initialValues } from "../src/runtime/init.ts";
+import { perturbedValues } from "../src/runtime/init.ts";
 import { exportOnnx } from "../src/runtime/onnx/export-model.ts";
 import { onnxMetadata } from "../src/runtime/onnx/session.ts";
 import { verifyOnnx } from "../src/runtime/onnx/verify.ts";
@@ -25,14 +25,7 @@ beforeAll(async () => {
 
 /** Initial weights plus N(0, 0.05²) noise, so zero-initialised output layers are live. */
 function liveWeights(spec: ResolvedSpec): Map<string, Float32Array> {
-  const rng = new Rng(11, "onnx-test");
-  return new Map(
-    buildGraph(spec).params.map((p) => {
-      const v = initialValues(p, 0);
-      if (p.trainable) for (let i = 0; i < v.length; i++) v[i] = (v[i] ?? 0) + 0.05 * rng.normal();
-      return [p.name, v];
-    }),
-  );
+  return perturbedValues(buildGraph(spec).params, 0.05, new Rng(11, "onnx-test"));
 }
 
 function reduced(spec: ResolvedSpec): ResolvedEntry {

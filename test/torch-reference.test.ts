@@ -15,7 +15,7 @@ import { torchForwardError, torchUnavailable } from "../bench/torch/torch-step.t
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import type { ResolvedEntry } from "../src/compiler/pipeline.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
-import { initialValues } from "../src/runtime/init.ts";
+import { perturbedValues } from "../src/runtime/init.ts";
 import { Rng } from "../src/runtime/random.ts";
 import { entryOf } from "./helpers/entry.ts";
 import { ATTENTION_MODES, smallImage, smallLatent } from "./helpers/small-specs.ts";
@@ -23,16 +23,8 @@ import { ATTENTION_MODES, smallImage, smallLatent } from "./helpers/small-specs.
 const TOLERANCE = 1e-5;
 
 /** Initial weights plus noise: the zero-initialised output layers would make the check vacuous. */
-function randomWeights(entry: ResolvedEntry): Map<string, Float32Array> {
-  const rng = new Rng(3, "torch-reference");
-  return new Map(
-    buildGraph(entry.spec).params.map((p) => {
-      const v = initialValues(p, 0);
-      if (p.trainable) for (let i = 0; i < v.length; i++) v[i] = (v[i] ?? 0) + 0.05 * rng.normal();
-      return [p.name, v];
-    }),
-  );
-}
+const randomWeights = (entry: ResolvedEntry) =>
+  perturbedValues(buildGraph(entry.spec).params, 0.05, new Rng(3, "torch-reference"));
 
 const missing = torchUnavailable();
 

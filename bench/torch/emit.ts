@@ -35,7 +35,7 @@ export function emitTorchModule(graph: Graph): TorchModule {
   }
   const lines: string[] = [];
   const vals: { name: string; layout: Layout }[] = [];
-  const converted = new Map<string, string>();
+  const converted = new Set<string>();
   const emit = (line: string) => lines.push(`        ${line}`);
   const as = (id: number, target: Layout): string => {
     const v = vals[id];
@@ -44,7 +44,7 @@ export function emitTorchModule(graph: Graph): TorchModule {
     const key = `${v.name}_${target.toLowerCase()}`;
     if (!converted.has(key)) {
       emit(`${key} = ${v.name}.permute(${target === "NCHW" ? "0, 3, 1, 2" : "0, 2, 3, 1"})`);
-      converted.set(key, key);
+      converted.add(key);
     }
     return key;
   };

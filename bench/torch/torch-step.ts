@@ -84,6 +84,8 @@ function prepare(entry: ResolvedEntry, weights: Map<string, Float32Array>) {
   return { entry, graph, weights, dir, common };
 }
 
+type Prepared = ReturnType<typeof prepare>;
+
 /**
  * The raw network in PyTorch against onnxruntime's export of it, on the same weights and random
  * inputs: max |torch − onnxruntime| / max |onnxruntime|.
@@ -93,47 +95,53 @@ export async function torchForwardError(
   weights: Map<string, Float32Array>,
   batch: number,
 ): Promise<number> {
-  const { graph, dir, common } = prepare(entry, weights);
+  const ctx = prepare(entry, weights);
   try {
-    const { size, channels } = entry.spec.input;
-    const rng = new Rng(2, "torch-parity");
-    const x = Float32Array.from({ length: batch * channels * size * size }, () => rng.normal());
-    const t = Float32Array.from({ length: batch }, () => rng.normal() / 2);
-    const y = Int32Array.from({ length: batch }, (_, i) => i % Math.max(1, entry.spec.conditioning.classes));
-    const inputs = new Map<string, StoredTensor>([
-      ["x", float32Tensor(x, [batch, channels, size, size])],
-      ["t", float32Tensor(t, [batch])],
-    ]);
-    if (graph.inputs.y !== undefined)
-      inputs.set("y", { dtype: "I32", shape: [batch], bytes: new Uint8Array(y.buffer) });
-    writeFileSync(join(dir, "inputs.safetensors"), encodeSafetensors({ tensors: inputs, metadata: {} }));
-    const output = join(dir, "out.bin");
-    runPython({ ...common, mode: "forward", inputs: join(dir, "inputs.safetensors"), output }, dir);
-    const theirs = new Float32Array(Uint8Array.from(readFileSync(output)).buffer);
-
-    const onnxPath = join(dir, "m.onnx");
-    exportOnnx(entry, onnxPath, { opset: 17, fp16: false, denoiser: "raw", weights });
-    const session = await openSession(onnxPath);
-    const feeds: Record<string, ort.Tensor> = {
-      x: new ort.Tensor("float32", x, [batch, channels, size, size]),
-      t: new ort.Tensor("float32", t, [batch]),
-    };
-    if (graph.inputs.y !== undefined)
-      feeds.y = new ort.Tensor("int64", BigInt64Array.from(y, BigInt), [batch]);
-    const ours = Object.values(await session.run(feeds))[0]?.data as Float32Array;
-    await session.release();
-    if (ours.length !== theirs.length)
-      throw new Error(`outputs differ in size: ${ours.length} vs ${theirs.length}`);
-    let maxDiff = 0;
-    let maxAbs = 0;
-    for (let i = 0; i < ours.length; i++) {
-      maxDiff = Math.max(maxDiff, Math.abs((ours[i] ?? 0) - (theirs[i] ?? 0)));
-      maxAbs = Math.max(maxAbs, Math.abs(ours[i] ?? 0));
-    }
-    return maxDiff / maxAbs;
+    return await forwardError(ctx, batch);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(ctx.dir, { recursive: true, force: true });
   }
+}
+
+async function forwardError(
+  { entry, graph, weights, dir, common }: Prepared,
+  batch: number,
+): Promise<number> {
+  const { size, channels } = entry.spec.input;
+  const rng = new Rng(2, "torch-parity");
+  const x = Float32Array.from({ length: batch * channels * size * size }, () => rng.normal());
+  const t = Float32Array.from({ length: batch }, () => rng.normal() / 2);
+  const y = Int32Array.from({ length: batch }, (_, i) => i % Math.max(1, entry.spec.conditioning.classes));
+  const inputs = new Map<string, StoredTensor>([
+    ["x", float32Tensor(x, [batch, channels, size, size])],
+    ["t", float32Tensor(t, [batch])],
+  ]);
+  if (graph.inputs.y !== undefined)
+    inputs.set("y", { dtype: "I32", shape: [batch], bytes: new Uint8Array(y.buffer) });
+  writeFileSync(join(dir, "inputs.safetensors"), encodeSafetensors({ tensors: inputs, metadata: {} }));
+  const output = join(dir, "out.bin");
+  runPython({ ...common, mode: "forward", inputs: join(dir, "inputs.safetensors"), output }, dir);
+  const theirs = new Float32Array(Uint8Array.from(readFileSync(output)).buffer);
+
+  const onnxPath = join(dir, "m.onnx");
+  exportOnnx(entry, onnxPath, { opset: 17, fp16: false, denoiser: "raw", weights });
+  const session = await openSession(onnxPath);
+  const feeds: Record<string, ort.Tensor> = {
+    x: new ort.Tensor("float32", x, [batch, channels, size, size]),
+    t: new ort.Tensor("float32", t, [batch]),
+  };
+  if (graph.inputs.y !== undefined) feeds.y = new ort.Tensor("int64", BigInt64Array.from(y, BigInt), [batch]);
+  const ours = Object.values(await session.run(feeds))[0]?.data as Float32Array;
+  await session.release();
+  if (ours.length !== theirs.length)
+    throw new Error(`outputs differ in size: ${ours.length} vs ${theirs.length}`);
+  let maxDiff = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < ours.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs((ours[i] ?? 0) - (theirs[i] ?? 0)));
+    maxAbs = Math.max(maxAbs, Math.abs(ours[i] ?? 0));
+  }
+  return maxDiff / maxAbs;
 }
 
 export async function benchTorchStep(
@@ -142,41 +150,47 @@ export async function benchTorchStep(
   threads: readonly number[],
   steps: number,
 ): Promise<TorchBaseline> {
-  const live = liveWeights(file);
-  const forwardRelativeError = await torchForwardError(live.entry, live.weights, Math.min(batch, 4));
-  const ctx = prepare(live.entry, live.weights);
-  const spec = ctx.entry.spec;
-  if (spec.diffusion.kind !== "edm") throw new Error("the PyTorch baseline trains EDM specs only");
-  const t = spec.training;
-  let version = "";
-  const flops = 6 * analyze(ctx.graph).totals.macs * batch;
-  const rows = threads.map((n): TorchRow => {
-    const r = runPython(
-      {
-        ...ctx.common,
-        mode: "train",
-        batch,
-        size: spec.input.size,
-        channels: spec.input.channels,
-        classes: spec.conditioning.classes,
-        labelDropout: spec.conditioning.labelDropout,
-        edm: spec.diffusion,
-        training: { ...t, gradClip: t.gradClip ?? 0 },
-        threads: n,
-        warmup: 2,
-        steps,
-      },
-      ctx.dir,
-      n,
-    ) as { torch: string; stepMs: number; matmulGflops: number };
-    version = r.torch;
+  const { entry, weights } = liveWeights(file);
+  const ctx = prepare(entry, weights);
+  try {
+    const forwardRelativeError = await forwardError(ctx, Math.min(batch, 4));
+    const spec = entry.spec;
+    if (spec.diffusion.kind !== "edm") throw new Error("the PyTorch baseline trains EDM specs only");
+    const t = spec.training;
+    const flops = 6 * analyze(ctx.graph).totals.macs * batch;
+    const runs = threads.map(
+      (n) =>
+        runPython(
+          {
+            ...ctx.common,
+            mode: "train",
+            batch,
+            size: spec.input.size,
+            channels: spec.input.channels,
+            classes: spec.conditioning.classes,
+            labelDropout: spec.conditioning.labelDropout,
+            edm: spec.diffusion,
+            training: { ...t, gradClip: t.gradClip ?? 0 },
+            threads: n,
+            warmup: 2,
+            steps,
+          },
+          ctx.dir,
+          n,
+        ) as { torch: string; threads: number; stepMs: number; matmulGflops: number },
+    );
     return {
-      threads: n,
-      trainStepMs: r.stepMs,
-      trainGflops: flops / (r.stepMs * 1e6),
-      matmulGflops: r.matmulGflops,
+      torch: runs[0]?.torch ?? "",
+      batch,
+      forwardRelativeError,
+      rows: runs.map((r) => ({
+        threads: r.threads,
+        trainStepMs: r.stepMs,
+        trainGflops: flops / (r.stepMs * 1e6),
+        matmulGflops: r.matmulGflops,
+      })),
     };
-  });
-  rmSync(ctx.dir, { recursive: true, force: true });
-  return { torch: version, batch, forwardRelativeError, rows };
+  } finally {
+    rmSync(ctx.dir, { recursive: true, force: true });
+  }
 }

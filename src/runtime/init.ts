@@ -62,3 +62,22 @@ export function initialValues(p: Pick<ParamDef, "name" | "shape" | "init">, seed
       return sincos2d(rule.grid, n / (rule.grid * rule.grid));
   }
 }
+
+/**
+ * Initial values (seed 0) plus N(0, std²) noise on the trainable parameters, drawn from `rng` in
+ * parameter order: for checks and benches that compare engines, where a zero-initialised output
+ * layer would make the comparison vacuous.
+ */
+export function perturbedValues(
+  params: readonly ParamDef[],
+  std: number,
+  rng: Rng,
+): Map<string, Float32Array> {
+  return new Map(
+    params.map((p) => {
+      const v = initialValues(p, 0);
+      if (p.trainable) for (let i = 0; i < v.length; i++) v[i] = (v[i] ?? 0) + std * rng.normal();
+      return [p.name, v];
+    }),
+  );
+}
