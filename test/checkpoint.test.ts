@@ -74,6 +74,14 @@ describe("model checkpoints", () => {
       problems.some((p) => p.startsWith("blocks.0.attn.qkv.weight: shape [32, 96], spec needs [64, 192]")),
     ).toBe(true);
     expect((err as Error).message).toContain(`${problems.length} problem(s)`);
+    expect((err as Error).message).not.toContain("written for");
+  });
+
+  it("names the spec a mismatched checkpoint was written for", () => {
+    const path = join(dir, "d.safetensors");
+    saveWeights(path, weightsOf(g, 1), g, { ...meta, name: "some-other-model" });
+    const other = buildGraph(spec({ hidden: 64 }));
+    expect(() => loadWeights(path, other)).toThrow(`written for spec some-other-model, not ${other.name}`);
   });
 
   it("lists unexpected tensors", () => {
@@ -123,6 +131,21 @@ describe("safetensors", () => {
   ])("refuses a %s file", (_name, corrupt, message) => {
     expect(() => decodeSafetensors(corrupt(Buffer.from(encodeSafetensors(file))))).toThrow(SafetensorsError);
     expect(() => decodeSafetensors(corrupt(Buffer.from(encodeSafetensors(file))))).toThrow(message);
+  });
+
+  it.each([
+    [
+      "a spec (JSON text)",
+      Buffer.from('{\n  "family": "image",\n  "name": "tiny"\n}\n'),
+      /not a safetensors file.*JSON text/,
+    ],
+    [
+      "a torch.save zip",
+      Buffer.concat([Buffer.from("PK\x03\x04"), Buffer.alloc(60, 7)]),
+      /zip archive.*diffit import/,
+    ],
+  ])("names the likely format when given %s", (_name, bytes, message) => {
+    expect(() => decodeSafetensors(bytes, "x")).toThrow(message);
   });
 
   it("a failed save leaves the previous file intact", () => {

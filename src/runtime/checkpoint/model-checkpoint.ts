@@ -19,9 +19,14 @@ export class CheckpointMismatchError extends Error {
   constructor(
     readonly path: string,
     readonly problems: string[],
+    /** The spec the file says it was written for, when it is not the one it was loaded with. */
+    readonly writtenFor?: { checkpoint: string; spec: string },
   ) {
+    const origin = writtenFor
+      ? ` (it was written for spec ${writtenFor.checkpoint}, not ${writtenFor.spec}: pass that spec, or a checkpoint of this one)`
+      : "";
     super(
-      `${path} does not fit the spec (${problems.length} problem(s)):\n${problems.map((p) => `  ${p}`).join("\n")}`,
+      `${path} does not fit the spec${origin} (${problems.length} problem(s)):\n${problems.map((p) => `  ${p}`).join("\n")}`,
     );
   }
 }
@@ -86,7 +91,15 @@ export function weightsFrom(
   prefix = "",
 ): Map<string, Float32Array> {
   const problems = weightProblems(file, graph, prefix);
-  if (problems.length > 0) throw new CheckpointMismatchError(path, problems);
+  if (problems.length > 0) {
+    const written = file.metadata.name;
+    const other = written !== undefined && written !== graph.name;
+    throw new CheckpointMismatchError(
+      path,
+      problems,
+      other ? { checkpoint: written, spec: graph.name } : undefined,
+    );
+  }
   const out = new Map<string, Float32Array>();
   for (const p of graph.params) {
     const t = file.tensors.get(prefix + p.name);

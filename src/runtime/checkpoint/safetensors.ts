@@ -73,13 +73,23 @@ export function encodeSafetensors(file: SafetensorsFile): Buffer {
   return out;
 }
 
+/** What a file that is not safetensors probably is, from its first bytes: the usual mix-ups. */
+function foreignFormatHint(buf: Uint8Array): string {
+  const start = new TextDecoder().decode(buf.subarray(0, 64)).trimStart();
+  if (buf[0] === 0x50 && buf[1] === 0x4b)
+    return "; it is a zip archive, as torch.save writes: import it with `diffit import`";
+  if (start.startsWith("{")) return "; it is JSON text (a spec?): pass the checkpoint's .safetensors file";
+  if (buf[0] === 0x08) return "; it looks like an ONNX model: use --model for ONNX files";
+  return "";
+}
+
 export function decodeSafetensors(buf: Uint8Array, source = "safetensors data"): SafetensorsFile {
   if (buf.byteLength < 8) throw new SafetensorsError(`${source}: too short to be a safetensors file`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
   if (headerLength > buf.byteLength - 8 || headerLength > 100_000_000) {
     throw new SafetensorsError(
-      `${source}: header length ${headerLength} exceeds the file (${buf.byteLength} bytes)`,
+      `${source}: not a safetensors file: header length ${headerLength} exceeds the file (${buf.byteLength} bytes)${foreignFormatHint(buf)}`,
     );
   }
   let header: unknown;
