@@ -93,6 +93,19 @@ describe("trainer", () => {
     expect(readFileSync(join(dir, "state.safetensors")).equals(before)).toBe(true);
   }, 60_000);
 
+  it("refuses labels the spec's class table cannot embed, before writing anything", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "diffit-labels-")), "out");
+    const four: Dataset = {
+      ...data,
+      labels: data.labels.map((l, i) => (i === 7 ? 3 : l)),
+      classNames: ["a", "b", "c", "d"],
+    };
+    await expect(train(entry, four, base(dir))).rejects.toThrow(
+      "the data has 4 classes but spec t has conditioning.classes 3: label 3 (d) has no embedding",
+    );
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it("trains a DDPM latent spec with the hybrid loss (learned-range variance) and samples it", async () => {
     const latent = entryOf({
       family: "latent",

@@ -100,7 +100,7 @@ function loadTrainingData(io: Io, entry: ResolvedEntry, o: TrainFlags): Dataset 
     skipBad: o.skipBad,
   });
   io.err(
-    `data: ${data.count} images from ${o.data}${data.skipped ? ` (${data.skipped} unreadable skipped)` : ""} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `data: ${data.count} images in ${data.classNames.length} classes from ${o.data}${data.skipped ? ` (${data.skipped} unreadable skipped)` : ""} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   return data;
 }

@@ -101,6 +101,22 @@ export const trainPaths = (outDir: string) => ({
 /** A sample grid from EMA weights (trainer.ts samples with tfjs; passed in to keep this module engine-free). */
 export type GridOf = (weights: Map<string, Float32Array>) => Rgba;
 
+/**
+ * A class-conditional spec embeds labels 0..classes−1 (and the null label `classes`): a larger
+ * label would index past the table mid-run, so it is refused before anything is compiled.
+ */
+function checkLabels(data: Dataset, classes: number, name: string): void {
+  if (classes === 0) return; // unconditional: labels are never read
+  let max = -1;
+  for (const l of data.labels) max = Math.max(max, l);
+  if (max < classes) return;
+  const named =
+    data.classNames.length > max ? ` (${data.classNames.slice(classes, max + 1).join(", ")})` : "";
+  throw new InputError(
+    `the data has ${max + 1} classes but spec ${name} has conditioning.classes ${classes}: ${max === classes ? `label ${max}${named} has` : `labels ${classes}..${max}${named} have`} no embedding (set conditioning.classes to ${max + 1} or leave those classes out)`,
+  );
+}
+
 export async function runTraining(
   entry: ResolvedEntry,
   data: Dataset,
@@ -121,6 +137,7 @@ export async function runTraining(
       `the data is ${data.size}×${data.size}×${data.channels} but ${entry.name} expects ${spec.input.size}×${spec.input.size}×${spec.input.channels}`,
     );
   }
+  checkLabels(data, spec.conditioning.classes, entry.name);
   mkdirSync(o.outDir, { recursive: true });
   const paths = trainPaths(o.outDir);
   const graph = buildGraph(spec);

@@ -58,6 +58,9 @@ export async function workerRunner(bytes: Uint8Array, threads: number): Promise<
     else p.reject(new Error(`training replica: ${m.error ?? "no outputs"}`));
   });
   let next = 0;
+  // Runs still in the worker's session: terminating a worker inside onnxruntime's native run
+  // aborts the whole process, so release waits for them (after another replica failed, say).
+  const inFlight = new Set<Promise<unknown>>();
   return {
     run(feeds) {
       if (failure) return Promise.reject(failure);
@@ -70,12 +73,20 @@ export async function workerRunner(bytes: Uint8Array, threads: number): Promise<
           return [k, { type: t.type, data, dims: t.dims }];
         }),
       );
-      return new Promise((resolve, reject) => {
+      const result = new Promise<GradientOutputs>((resolve, reject) => {
         pending.set(id, { resolve, reject });
         worker.postMessage({ id, feeds: plain });
       });
+      const settled = result.then(
+        () => undefined,
+        () => undefined,
+      );
+      inFlight.add(settled);
+      void settled.then(() => inFlight.delete(settled));
+      return result;
     },
     async release() {
+      await Promise.all(inFlight);
       await worker.terminate();
     },
   };
