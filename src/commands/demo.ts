@@ -15,11 +15,12 @@ import { verifyOnnx } from "../runtime/onnx/verify.ts";
 import { chooseEngine, trainOnnx } from "../runtime/training/onnx-engine.ts";
 import { train } from "../runtime/training/trainer.ts";
 import { type CommandContext, EXIT, loadOne, positiveNumber } from "./context.ts";
+import { packageFile } from "./package-files.ts";
 import { sampleOnnxJob } from "./sample.ts";
 import { DEFAULT_DATA } from "./train.ts";
 
-export const DEMO_SPEC = "specs/tiny-fmnist.json";
-export const DEMO_CHECKPOINT = "checkpoints/tiny-fmnist.safetensors";
+export const DEMO_SPEC = packageFile("specs/tiny-fmnist.json");
+export const DEMO_CHECKPOINT = packageFile("checkpoints/tiny-fmnist.safetensors");
 
 export function registerDemo(program: Command, { io, setExit }: CommandContext): void {
   program

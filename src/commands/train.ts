@@ -24,9 +24,10 @@ import {
   positiveInt,
   positiveNumber,
 } from "./context.ts";
+import { packageFile } from "./package-files.ts";
 
 /** The embedded Fashion-MNIST subset (see data/README.md). */
-export const DEFAULT_DATA = "data/fashion-mnist";
+export const DEFAULT_DATA = packageFile("data/fashion-mnist");
 
 interface TrainFlags {
   data: string;
