@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
+import { formatKid } from "../src/commands/eval.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { loadData } from "../src/runtime/data/load-data.ts";
 import {
@@ -245,6 +246,22 @@ describe("KID", () => {
     expect(r.subsetSize).toBe(n);
     for (const v of r.values) expect(v).toBeCloseTo(expected, 10);
     expect(r.std).toBeLessThan(1e-12);
+  });
+
+  it("is reported without a spread when the subset is the whole of both sets (eval's n ≤ 1000)", () => {
+    const whole = kid(gaussianSamples(40, zeros, ones, 3), gaussianSamples(40, zeros, ones, 4), d, {
+      subsets: 5,
+      subsetSize: 1000,
+      seed: 0,
+    });
+    const k = {
+      mean: whole.mean,
+      std: whole.std,
+      subsets: whole.values.length,
+      subsetSize: whole.subsetSize,
+    };
+    expect(formatKid(k, 40, 40)).toMatch(/one subset: all 40 samples and real images, so no spread/);
+    expect(formatKid({ ...k, subsetSize: 30 }, 40, 40)).toMatch(/± \d\.\d{5} \(5 subsets of 30\)/);
   });
 
   it("is ≈ 0 (within its spread) for two samples of one distribution", () => {

@@ -107,11 +107,25 @@ export function registerEval(program: Command, { io, setExit }: CommandContext):
             `class-conditional accuracy  ${(result.classAccuracy * 100).toFixed(1)} % of ${o.n} samples (Heun ${result.steps} steps, NFE ${result.nfe}, guidance ${result.guidance})`,
             `per class                   ${result.perClass.map((c) => `${c.label}:${(c.accuracy * 100).toFixed(0)}%`).join(" ")}`,
             `FID                         ${result.fid.toFixed(3)} (${result.features}, vs ${result.realImages} test images)`,
-            `KID                         ${result.kid.mean.toFixed(5)} ± ${result.kid.std.toFixed(5)}`,
+            `KID                         ${formatKid(result.kid, result.samples, result.realImages)}`,
             `sampling                    ${result.samplingSeconds.toFixed(0)} s on ONNX Runtime`,
           ].join("\n"),
         );
       }
       setExit(EXIT.ok);
     });
+}
+
+/**
+ * A subset as large as both sets is the sets themselves, so every "random" subset is the same
+ * and the spread is 0 by construction: say so rather than print "± 0".
+ */
+export function formatKid(
+  k: { mean: number; std: number; subsets: number; subsetSize: number },
+  samples: number,
+  real: number,
+): string {
+  if (k.subsetSize >= samples && k.subsetSize >= real)
+    return `${k.mean.toFixed(5)} (one subset: all ${k.subsetSize} samples and real images, so no spread)`;
+  return `${k.mean.toFixed(5)} ± ${k.std.toFixed(5)} (${k.subsets} subsets of ${k.subsetSize})`;
 }

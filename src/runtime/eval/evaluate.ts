@@ -54,7 +54,8 @@ export interface Evaluation {
   classAccuracy: number;
   perClass: { label: number; accuracy: number }[];
   fid: number;
-  kid: { mean: number; std: number };
+  /** subsets: how many random subsets of subsetSize the mean and spread are over. */
+  kid: { mean: number; std: number; subsets: number; subsetSize: number };
   features: string;
   classifierTestAccuracy: number | undefined;
   samplingSeconds: number;
@@ -178,7 +179,12 @@ export async function evaluateModel(o: EvaluateOptions): Promise<Evaluation> {
     classAccuracy: acc.accuracy,
     perClass: acc.perClass.map((c) => ({ label: c.label, accuracy: c.accuracy })),
     fid: fid(featsGen, featsReal, dim),
-    kid: { mean: kidValue.mean, std: kidValue.std },
+    kid: {
+      mean: kidValue.mean,
+      std: kidValue.std,
+      subsets: kidValue.values.length,
+      subsetSize: kidValue.subsetSize,
+    },
     features: featureSource,
     classifierTestAccuracy: cached.metadata.testAccuracy,
     samplingSeconds,
