@@ -93,6 +93,27 @@ describe("trainer", () => {
     expect(readFileSync(join(dir, "state.safetensors")).equals(before)).toBe(true);
   }, 60_000);
 
+  it("says when a resume runs under other settings than the state was trained with", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "diffit-settings-"));
+    await train(entry, data, { ...base(dir), steps: 2 });
+    const same: string[] = [];
+    await train(entry, data, { ...base(dir), steps: 3, resume: true, log: (l) => same.push(l) });
+    expect(same).toEqual([]);
+    const other: string[] = [];
+    await train(entry, data, {
+      ...base(dir),
+      steps: 4,
+      batchSize: 2,
+      microBatch: 2,
+      lr: 2e-3,
+      resume: true,
+      log: (l) => other.push(l),
+    });
+    expect(other).toEqual([
+      "note: resuming with --batch 2 (was 4), --lr 0.002 (was 0.001); the run continues from step 3 but will not equal an uninterrupted one",
+    ]);
+  }, 60_000);
+
   it("refuses labels the spec's class table cannot embed, before writing anything", async () => {
     const dir = join(mkdtempSync(join(tmpdir(), "diffit-labels-")), "out");
     const four: Dataset = {

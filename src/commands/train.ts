@@ -296,6 +296,7 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
         ...trainOptions(entry, o),
         outDir,
         resume: o.resume ?? false,
+        log: io.err,
         ...(init ? { init } : {}),
         ...(o.maxMinutes ? { maxSeconds: o.maxMinutes * 60 } : {}),
       });

@@ -53,6 +53,40 @@ export interface TrainOptions {
   progress: boolean;
   /** Stop (and checkpoint) after this many seconds. */
   maxSeconds?: number;
+  /** Where notes for the user go (a resume with other settings, say). */
+  log?: (line: string) => void;
+}
+
+/**
+ * The settings besides the spec (whose hash the state already checks) that shape a run's
+ * trajectory. The state records them, so a resume under other settings can say it will not
+ * equal an uninterrupted run instead of diverging silently.
+ */
+function trajectorySettings(o: TrainOptions, images: number): Record<string, unknown> {
+  const { batchSize, microBatch, lr, warmupSteps, gradClip, emaDecay, seed, flip } = o;
+  return { batchSize, microBatch, lr, warmupSteps, gradClip, emaDecay, seed, flip, images };
+}
+
+const SETTING_FLAGS: Record<string, string> = {
+  batchSize: "--batch",
+  microBatch: "--micro-batch",
+  lr: "--lr",
+  warmupSteps: "--warmup",
+  gradClip: "--grad-clip",
+  emaDecay: "--ema",
+  seed: "--seed",
+  flip: "--flip",
+  images: "training images",
+};
+
+/** "--batch 16 (was 8), --lr 0.0005 (was 0.001)" for the settings that differ; "" when none do. */
+export function settingChanges(saved: string | undefined, now: Record<string, unknown>): string {
+  if (saved === undefined) return ""; // a state written before settings were recorded
+  const before = JSON.parse(saved) as Record<string, unknown>;
+  return Object.entries(now)
+    .filter(([k, v]) => k in before && JSON.stringify(before[k]) !== JSON.stringify(v))
+    .map(([k, v]) => `${SETTING_FLAGS[k] ?? k} ${String(v)} (was ${String(before[k])})`)
+    .join(", ");
 }
 
 export interface TrainResult {
@@ -146,8 +180,14 @@ export async function runTraining(
   const metrics = new MetricsLog(paths.metrics);
   let step = 0;
   let resumed: LoadedState | undefined;
+  const settings = trajectorySettings(o, data.count);
   if (o.resume) {
     resumed = loadTrainState(paths.state, graph, entry.hash);
+    const changed = settingChanges(resumed.metadata.settings, settings);
+    if (changed)
+      o.log?.(
+        `note: resuming with ${changed}; the run continues from step ${resumed.progress.step} but will not equal an uninterrupted one`,
+      );
     rng.restore(resumed.progress.rng);
     order = new DataOrder(data.count, o.seed, resumed.progress.data);
     step = resumed.progress.step;
@@ -168,7 +208,7 @@ export async function runTraining(
   const save = () => {
     const progress = { step, adamStep: engine.adamStep(), rng: rng.state(), data: order.snapshot() };
     const parts = engine.state(); // read once: tfjs copies every tensor out of the backend
-    saveTrainStateArrays(paths.state, entry, parts, progress);
+    saveTrainStateArrays(paths.state, entry, parts, progress, { settings: JSON.stringify(settings) });
     saveWeights(paths.ema, emaOf(parts), graph, {
       ...checkpointMetadata(entry),
       step: String(step),
