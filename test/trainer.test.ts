@@ -10,6 +10,7 @@ import { selectBackend } from "../src/runtime/backend.ts";
 import { loadWeights } from "../src/runtime/checkpoint/model-checkpoint.ts";
 import type { Dataset } from "../src/runtime/data/dataset.ts";
 import { Rng } from "../src/runtime/random.ts";
+import { settingChanges } from "../src/runtime/training/loop.ts";
 import { type TrainOptions, train } from "../src/runtime/training/trainer.ts";
 import { entryOf } from "./helpers/entry.ts";
 
@@ -113,6 +114,14 @@ describe("trainer", () => {
       "note: resuming with --batch 2 (was 4), --lr 0.002 (was 0.001); the run continues from step 3 but will not equal an uninterrupted one",
     ]);
   }, 60_000);
+
+  it("names a micro-batch change only when the micro-batch did not just follow the batch", () => {
+    const was = (microBatch: number) => JSON.stringify({ batchSize: 8, microBatch, lr: 1e-3 });
+    const now = { batchSize: 16, microBatch: 16, lr: 1e-3 };
+    expect(settingChanges(was(8), now)).toBe("--batch 16 (was 8)");
+    expect(settingChanges(was(4), now)).toBe("--batch 16 (was 8), --micro-batch 16 (was 4)");
+    expect(settingChanges(undefined, now)).toBe("");
+  });
 
   it("refuses labels the spec's class table cannot embed, before writing anything", async () => {
     const dir = join(mkdtempSync(join(tmpdir(), "diffit-labels-")), "out");

@@ -79,14 +79,20 @@ const SETTING_FLAGS: Record<string, string> = {
   images: "training images",
 };
 
+const wholeBatch = (r: Record<string, unknown>) => r.microBatch === r.batchSize;
+
 /** "--batch 16 (was 8), --lr 0.0005 (was 0.001)" for the settings that differ; "" when none do. */
 export function settingChanges(saved: string | undefined, now: Record<string, unknown>): string {
   if (saved === undefined) return ""; // a state written before settings were recorded
   const before = JSON.parse(saved) as Record<string, unknown>;
-  return Object.entries(now)
-    .filter(([k, v]) => k in before && JSON.stringify(before[k]) !== JSON.stringify(v))
-    .map(([k, v]) => `${SETTING_FLAGS[k] ?? k} ${String(v)} (was ${String(before[k])})`)
-    .join(", ");
+  return (
+    Object.entries(now)
+      .filter(([k, v]) => k in before && JSON.stringify(before[k]) !== JSON.stringify(v))
+      // A micro-batch that followed the batch in both runs is the batch change, named once.
+      .filter(([k]) => !(k === "microBatch" && wholeBatch(before) && wholeBatch(now)))
+      .map(([k, v]) => `${SETTING_FLAGS[k] ?? k} ${String(v)} (was ${String(before[k])})`)
+      .join(", ")
+  );
 }
 
 export interface TrainResult {
