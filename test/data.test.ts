@@ -92,6 +92,42 @@ describe("image folders", () => {
     expect(Math.abs(d.images[8] ?? 9)).toBeLessThan(0.05); // mid grey
   });
 
+  it("area-averages when downscaling and centre-crops non-square images", () => {
+    const d2 = mkdtempSync(join(tmpdir(), "diffit-resample-"));
+    mkdirSync(join(d2, "x"));
+    const image = (width: number, height: number, v: (x: number, y: number) => number) => {
+      const p = new PNG({ width, height });
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const o = (y * width + x) * 4;
+          p.data.fill(v(x, y), o, o + 3);
+          p.data[o + 3] = 255;
+        }
+      }
+      return PNG.sync.write(p);
+    };
+    // A one-pixel checkerboard: nearest-neighbour would keep ±1, averaging gives mid grey.
+    writeFileSync(
+      join(d2, "x", "a.png"),
+      image(4, 4, (x, y) => ((x + y) % 2 ? 255 : 0)),
+    );
+    // 6×2 with only the middle 2×2 white: the centred square crop is all white.
+    writeFileSync(
+      join(d2, "x", "b.png"),
+      image(6, 2, (x) => (x >= 2 && x < 4 ? 255 : 0)),
+    );
+    // A 3 → 2 ratio splits source pixels between outputs: a flat image stays flat.
+    writeFileSync(
+      join(d2, "x", "c.png"),
+      image(3, 3, () => 51),
+    );
+    const d = loadData(d2, { size: 2, channels: 1, split: "train" });
+    const img = (i: number) => [...d.images.subarray(i * 4, i * 4 + 4)];
+    for (const v of img(0)) expect(v).toBeCloseTo(0, 5);
+    for (const v of img(1)) expect(v).toBeCloseTo(1, 5);
+    for (const v of img(2)) expect(v).toBeCloseTo((51 / 255) * 2 - 1, 5);
+  });
+
   it("stops at a corrupt image naming it, or skips and counts it with skipBad", () => {
     writeFileSync(join(dir, "dogs", "broken.png"), "not a png");
     expect(() => loadData(dir, { size: 2, channels: 3, split: "train" })).toThrow(/broken\.png.*--skip-bad/);

@@ -1,5 +1,5 @@
 // Image folders: one sub-folder per class (sorted names become labels 0..K−1), PNG or JPEG files,
-// converted to the spec's channels and resized (nearest) or padded to its resolution.
+// converted to the spec's channels, centre-cropped to a square and area-resampled to its resolution.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import jpeg from "jpeg-js";
@@ -26,17 +26,49 @@ function decode(file: string): Decoded {
   return { width: img.width, height: img.height, rgba: img.data };
 }
 
-/** Writes one decoded image into `out` at `offset` as size×size×channels in [−1, 1]. */
+/**
+ * For each of `n` output pixels along an axis, the source pixels in [from, from + span) that it
+ * covers and by how much (weights summing to 1): area averaging, so that downscaling a photo
+ * averages the pixels it merges instead of picking one of them (nearest-neighbour aliases).
+ */
+function coverage(from: number, span: number, n: number): { index: number; weight: number }[][] {
+  const scale = span / n;
+  return Array.from({ length: n }, (_, i) => {
+    const a = from + i * scale;
+    const b = a + scale;
+    const taps: { index: number; weight: number }[] = [];
+    for (let k = Math.floor(a); k < Math.ceil(b - 1e-9); k++) {
+      const w = Math.min(b, k + 1) - Math.max(a, k);
+      if (w > 1e-9) taps.push({ index: k, weight: w / scale });
+    }
+    return taps;
+  });
+}
+
+/**
+ * Writes one decoded image into `out` at `offset` as size×size×channels in [−1, 1]: the centred
+ * square crop of a non-square image (as torchvision's Resize + CenterCrop; squashing would distort
+ * it), area-resampled to size×size.
+ */
 function fitImage(img: Decoded, size: number, channels: number, out: Float32Array, offset: number): void {
+  const side = Math.min(img.width, img.height);
+  const xs = coverage(Math.floor((img.width - side) / 2), side, size);
+  const ys = coverage(Math.floor((img.height - side) / 2), side, size);
+  const rgb = [0, 0, 0];
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
-      const sy = Math.min(img.height - 1, Math.floor(((y + 0.5) * img.height) / size));
-      const sx = Math.min(img.width - 1, Math.floor(((x + 0.5) * img.width) / size));
-      const p = (sy * img.width + sx) * 4;
-      const [r = 0, g = 0, b = 0] = [img.rgba[p], img.rgba[p + 1], img.rgba[p + 2]];
+      rgb.fill(0);
+      for (const ty of ys[y] ?? []) {
+        for (const tx of xs[x] ?? []) {
+          const p = (ty.index * img.width + tx.index) * 4;
+          const w = ty.weight * tx.weight;
+          for (let c = 0; c < 3; c++) rgb[c] = (rgb[c] ?? 0) + w * (img.rgba[p + c] ?? 0);
+        }
+      }
+      const [r = 0, g = 0, b = 0] = rgb;
       const o = offset + (y * size + x) * channels;
       if (channels === 1) out[o] = ((0.299 * r + 0.587 * g + 0.114 * b) / 255) * 2 - 1;
-      else for (let c = 0; c < channels; c++) out[o + c] = (([r, g, b][c] ?? 0) / 255) * 2 - 1;
+      else for (let c = 0; c < channels; c++) out[o + c] = ((rgb[c] ?? 0) / 255) * 2 - 1;
     }
   }
 }
