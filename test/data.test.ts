@@ -64,6 +64,13 @@ describe("IDX", () => {
     fitGray(new Uint8Array([255, 0, 0, 255]), 2, 2, 4, out, 0);
     expect([...out]).toEqual([-1, -1, -1, -1, -1, 1, -1, -1, -1, -1, 1, -1, -1, -1, -1, -1]);
   });
+
+  it("area-averages larger images (a one-pixel checkerboard becomes mid grey)", () => {
+    const out = new Float32Array(4);
+    const board = Uint8Array.from({ length: 16 }, (_, i) => ((i + Math.floor(i / 4)) % 2 ? 255 : 0));
+    fitGray(board, 4, 4, 2, out, 0);
+    for (const v of out) expect(v).toBeCloseTo(0, 6);
+  });
 });
 
 describe("image folders", () => {

@@ -2,6 +2,7 @@
 // labels. Every source (IDX, image folders) is converted once to this form.
 import { InputError } from "../../errors.ts";
 import { readIdx } from "./idx.ts";
+import { centredSquare } from "./resample.ts";
 
 export interface Dataset {
   /** [count, size, size, channels], values in [−1, 1]. */
@@ -30,7 +31,7 @@ export const FASHION_MNIST_CLASSES = [
 
 /**
  * Places a [h, w] single-channel image of bytes into a size×size canvas: centred with −1
- * (black) padding when smaller (28 → 32 for MNIST), nearest-neighbour resized when larger.
+ * (black) padding when smaller (28 → 32 for MNIST), else centre-cropped and area-resampled.
  */
 export function fitGray(
   src: Uint8Array,
@@ -50,11 +51,14 @@ export function fitGray(
     }
     return;
   }
+  const { xs, ys } = centredSquare(w, h, size);
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
-      const sy = Math.min(h - 1, Math.floor(((y + 0.5) * h) / size));
-      const sx = Math.min(w - 1, Math.floor(((x + 0.5) * w) / size));
-      out[offset + y * size + x] = ((src[sy * w + sx] ?? 0) / 255) * 2 - 1;
+      let v = 0;
+      for (const ty of ys[y] ?? []) {
+        for (const tx of xs[x] ?? []) v += ty.weight * tx.weight * (src[ty.index * w + tx.index] ?? 0);
+      }
+      out[offset + y * size + x] = (v / 255) * 2 - 1;
     }
   }
 }

@@ -6,6 +6,7 @@ import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { InputError } from "../../errors.ts";
 import type { Dataset } from "./dataset.ts";
+import { centredSquare } from "./resample.ts";
 
 const IMAGE = new Set([".png", ".jpg", ".jpeg"]);
 
@@ -27,33 +28,12 @@ function decode(file: string): Decoded {
 }
 
 /**
- * For each of `n` output pixels along an axis, the source pixels in [from, from + span) that it
- * covers and by how much (weights summing to 1): area averaging, so that downscaling a photo
- * averages the pixels it merges instead of picking one of them (nearest-neighbour aliases).
- */
-function coverage(from: number, span: number, n: number): { index: number; weight: number }[][] {
-  const scale = span / n;
-  return Array.from({ length: n }, (_, i) => {
-    const a = from + i * scale;
-    const b = a + scale;
-    const taps: { index: number; weight: number }[] = [];
-    for (let k = Math.floor(a); k < Math.ceil(b - 1e-9); k++) {
-      const w = Math.min(b, k + 1) - Math.max(a, k);
-      if (w > 1e-9) taps.push({ index: k, weight: w / scale });
-    }
-    return taps;
-  });
-}
-
-/**
  * Writes one decoded image into `out` at `offset` as size×size×channels in [−1, 1]: the centred
  * square crop of a non-square image (as torchvision's Resize + CenterCrop; squashing would distort
  * it), area-resampled to size×size.
  */
 function fitImage(img: Decoded, size: number, channels: number, out: Float32Array, offset: number): void {
-  const side = Math.min(img.width, img.height);
-  const xs = coverage(Math.floor((img.width - side) / 2), side, size);
-  const ys = coverage(Math.floor((img.height - side) / 2), side, size);
+  const { xs, ys } = centredSquare(img.width, img.height, size);
   const rgb = [0, 0, 0];
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
