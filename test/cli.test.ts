@@ -90,6 +90,18 @@ describe("diffit CLI", () => {
     );
     expect(uneven.code).toBe(2);
     expect(uneven.err).toContain("--replicas must be a whole number that divides the batch (6), got 4");
+    const tfjsReplicas = await run(
+      "train",
+      "specs/tiny-fmnist.json",
+      "--engine",
+      "tfjs",
+      "--replicas",
+      "2",
+      "--out",
+      join(tmpdir(), `diffit-cli-tfjs-replicas-${process.pid}`),
+    );
+    expect(tfjsReplicas.code).toBe(2);
+    expect(tfjsReplicas.err).toContain("--replicas applies to the ONNX engine only");
     expect((await run("--help")).code).toBe(0);
     expect((await run("inspect", "--help")).code).toBe(0);
   });

@@ -286,6 +286,10 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
         );
       }
       const { engine, note } = chooseEngine(entry, o.engine);
+      if (engine === "tfjs" && o.replicas)
+        throw new UsageError(
+          "--replicas applies to the ONNX engine only: the tfjs engine runs one model (use --engine onnx)",
+        );
       const backend = await selectBackend(o.backend);
       io.err(describeBackend(backend));
       io.err(note);
