@@ -1,6 +1,6 @@
 // The CLI's contract: exit codes 0 ok / 1 invalid spec / 2 usage, --json everywhere,
 // and diagnostics rendered as file:line:column path: message (hint).
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -104,6 +104,33 @@ describe("diffit CLI", () => {
     expect(tfjsReplicas.err).toContain("--replicas applies to the ONNX engine only");
     expect((await run("--help")).code).toBe(0);
     expect((await run("inspect", "--help")).code).toBe(0);
+  });
+
+  it("sample: an EDM checkpoint runs on ONNX Runtime by default, its temporary export removed", async () => {
+    const scratch = mkdtempSync(join(tmpdir(), "diffit-cli-sample-"));
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = scratch; // where the on-the-fly export goes
+    try {
+      const r = await run(
+        "sample",
+        "specs/tiny-fmnist.json",
+        "--checkpoint",
+        "checkpoints/tiny-fmnist.safetensors",
+        "--steps",
+        "2",
+        "--per-class",
+        "1",
+        "-o",
+        join(scratch, "grid.png"),
+        "--json",
+      );
+      expect(r.code, r.err).toBe(0);
+      expect(JSON.parse(r.out)).toMatchObject({ engine: "onnx", samples: 10, nfe: 3 });
+      expect(readdirSync(scratch).filter((f) => f.startsWith("diffit-sample-"))).toEqual([]);
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
   });
 
   it("exits 1 for a missing file, naming it", async () => {

@@ -17,6 +17,8 @@ export interface OnnxSampleOptions {
   seed: number;
   labels?: number[];
   guidance: GuidanceConfig;
+  /** Called after each sampler step (progress). */
+  onStep?: (step: number, total: number) => void;
 }
 
 export interface OnnxSampleResult {
@@ -99,6 +101,7 @@ export async function sampleWithOnnx(
         );
       }
       x = xNext;
+      o.onStep?.(i + 1, o.steps);
     }
     return { images: nchwToNhwc(x, count, h, h, ch), nfe };
   } finally {

@@ -14,12 +14,17 @@ export interface SampleRequest {
   sampler: string;
   seed: number;
   guidance: GuidanceConfig;
+  /** Called after each sampler step (progress). */
+  onStep?: (step: number, total: number) => void;
 }
 
 export function sampleImages(spec: ResolvedSpec, net: Network, r: SampleRequest): SampleResult {
   const { size, channels } = spec.input;
   const shape: [number, number, number, number] = [r.count, size, size, channels];
-  const cond = r.labels ? { labels: r.labels, nullLabel: spec.conditioning.classes } : {};
+  const cond = {
+    ...(r.labels ? { labels: r.labels, nullLabel: spec.conditioning.classes } : {}),
+    ...(r.onStep ? { onStep: r.onStep } : {}),
+  };
   if (spec.diffusion.kind === "edm") {
     if (r.sampler !== "heun" && r.sampler !== "euler")
       throw new UsageError(`EDM specs sample with heun or euler, not ${r.sampler}`);

@@ -52,11 +52,19 @@ export interface Progress {
   stop(): void;
 }
 
-export function progressBar(total: number, start: number, enabled: boolean, label = "train"): Progress {
+/** A steps bar on stderr; `withLoss` false for work without a loss (sampling). */
+export function progressBar(
+  total: number,
+  start: number,
+  enabled: boolean,
+  label = "train",
+  withLoss = true,
+): Progress {
   if (!enabled) return { update: () => {}, stop: () => {} };
+  const loss = withLoss ? " | loss {loss}" : "";
   const bar = new cliProgress.SingleBar(
     {
-      format: `${label} |{bar}| {value}/{total} steps | loss {loss} | {ips} it/s | ETA {eta_formatted}`,
+      format: `${label} |{bar}| {value}/{total} steps${loss} | {ips} it/s | ETA {eta_formatted}`,
       hideCursor: true,
       noTTYOutput: true,
       notTTYSchedule: 10000,
