@@ -12,10 +12,12 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PNG } from "pngjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { type ResolvedEntry, runFrontEnd } from "../src/compiler/pipeline.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
+import { loadWeights } from "../src/runtime/checkpoint/model-checkpoint.ts";
 import type { Dataset } from "../src/runtime/data/dataset.ts";
 import { loadData } from "../src/runtime/data/load-data.ts";
 import { initialValues } from "../src/runtime/init.ts";
@@ -23,7 +25,7 @@ import { Rng } from "../src/runtime/random.ts";
 import { stepParallelism, trainOnnx, WIDE_STEP_FLOPS_PER_NODE } from "../src/runtime/training/onnx-engine.ts";
 import { MetricsLog } from "../src/runtime/training/reporting.ts";
 import { loadTrainState } from "../src/runtime/training/train-state.ts";
-import { type TrainOptions, train } from "../src/runtime/training/trainer.ts";
+import { sampleGrid, type TrainOptions, train } from "../src/runtime/training/trainer.ts";
 import { entryOf, relativeError, tinyLatent } from "./helpers/parity.ts";
 
 const entry = (() => {
@@ -238,6 +240,21 @@ describe("ONNX training engine vs tfjs on a latent ADM spec (learned variance, h
     }));
     expectLossesAgree(a, b, 10, "ADM micro-batch 10-step");
   }, 120_000);
+
+  it("writes sample grids within a grey level of the tfjs grid of the same EMA weights", async () => {
+    const d = dir("grid");
+    await trainOnnx(entry, data, { ...options(d, 2), sampleEvery: 2 });
+    const png = PNG.sync.read(readFileSync(join(d, "samples.png")));
+    const ema = loadWeights(join(d, "ema.safetensors"), graph).weights;
+    const ref = sampleGrid(entry, ema, 2, 11).grid;
+    expect([png.width, png.height]).toEqual([ref.width, ref.height]);
+    // The engines' samples agree within 1e-3 on [−1, 1] (test/onnx-sampling), 0.13 of a grey
+    // level: rounding can move a pixel by one level, never more.
+    let worstLevel = 0;
+    for (let i = 0; i < ref.data.length; i++)
+      worstLevel = Math.max(worstLevel, Math.abs((png.data[i] ?? 0) - (ref.data[i] ?? 0)));
+    expect(worstLevel).toBeLessThanOrEqual(1);
+  }, 60_000);
 
   it("stops on a non-finite loss and keeps the last good checkpoint", async () => {
     const d = dir("adm-nan");

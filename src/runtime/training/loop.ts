@@ -139,7 +139,7 @@ export const trainPaths = (outDir: string) => ({
 });
 
 /** A sample grid from EMA weights (trainer.ts samples with tfjs; passed in to keep this module engine-free). */
-export type GridOf = (weights: Map<string, Float32Array>) => Rgba;
+export type GridOf = (weights: Map<string, Float32Array>) => Rgba | Promise<Rgba>;
 
 /**
  * A class-conditional spec embeds labels 0..classes−1 (and the null label `classes`): a larger
@@ -260,7 +260,7 @@ export async function runTraining(
       }
       if (o.sampleEvery > 0 && step % o.sampleEvery === 0) {
         metrics.writeCurve(paths.lossCurve);
-        const image = grid(emaOf(engine.state()));
+        const image = await grid(emaOf(engine.state()));
         writePng(paths.samples, image);
         writePng(join(o.outDir, `samples-${String(step).padStart(7, "0")}.png`), image);
       }

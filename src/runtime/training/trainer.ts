@@ -19,7 +19,18 @@ import { variableArrays } from "./train-state.ts";
 
 export { type TrainOptions, type TrainResult, trainPaths } from "./loop.ts";
 
-/** A sample grid with the EMA weights: one row per class (conditional) or 4×4 (unconditional). */
+/** What a training grid samples: one row of `perClass` per class (conditional) or 4×4. */
+export function gridLayout(
+  spec: ResolvedEntry["spec"],
+  perClass = 8,
+): { labels?: number[]; count: number; columns: number } {
+  const classes = spec.conditioning.classes;
+  if (classes === 0) return { count: 16, columns: 4 };
+  const labels = Array.from({ length: classes * perClass }, (_, i) => Math.floor(i / perClass));
+  return { labels, count: labels.length, columns: perClass };
+}
+
+/** A sample grid with the EMA weights, on tfjs: one row per class (conditional) or 4×4 (unconditional). */
 export function sampleGrid(
   entry: ResolvedEntry,
   weights: Weights,
@@ -31,12 +42,7 @@ export function sampleGrid(
   const graph = buildGraph(spec);
   const model = TfjsModel.fromWeights(graph, weights);
   try {
-    const classes = spec.conditioning.classes;
-    const labels =
-      classes > 0
-        ? Array.from({ length: classes * perClass }, (_, i) => Math.floor(i / perClass))
-        : undefined;
-    const n = labels?.length ?? 16;
+    const { labels, count: n, columns } = gridLayout(spec, perClass);
     const net: Network = (x, t, y) => model.forward({ x, t, y }, { release: true });
     const { size, channels } = spec.input;
     const { images, nfe } = sampleImages(spec, net, {
@@ -49,7 +55,7 @@ export function sampleGrid(
     });
     const values = images.dataSync() as Float32Array;
     images.dispose();
-    return { grid: imageGrid(values, n, size, size, channels, labels ? perClass : 4), nfe, values, labels };
+    return { grid: imageGrid(values, n, size, size, channels, columns), nfe, values, labels };
   } finally {
     model.dispose();
   }
