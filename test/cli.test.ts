@@ -126,7 +126,7 @@ describe("diffit CLI", () => {
       );
       expect(r.code, r.err).toBe(0);
       expect(JSON.parse(r.out)).toMatchObject({ engine: "onnx", samples: 10, nfe: 3 });
-      expect(readdirSync(scratch).filter((f) => f.startsWith("diffit-sample-"))).toEqual([]);
+      expect(readdirSync(scratch).filter((f) => f.startsWith("diffit-export-"))).toEqual([]);
     } finally {
       if (before === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = before;

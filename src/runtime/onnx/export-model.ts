@@ -1,5 +1,8 @@
 // Spec + weights → an ONNX file, with the metadata a deployment needs to know what it holds.
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { analyze } from "../../compiler/analysis.ts";
 import { emitOnnx } from "../../compiler/emit/onnx/emit.ts";
 import { type WriteResult, writeOnnx } from "../../compiler/emit/onnx/write.ts";
@@ -59,4 +62,23 @@ export function exportOnnx(entry: ResolvedEntry, path: string, o: ExportOptions)
     ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
     ...(o.onTensor ? { onTensor: o.onTensor } : {}),
   });
+}
+
+/**
+ * Runs `use` on a temporary float32 export of `weights` (raw network, opset 17), for work that
+ * runs them on ONNX Runtime (sampling a checkpoint, training grids); the file is removed after.
+ */
+export async function withTemporaryExport<T>(
+  entry: ResolvedEntry,
+  weights: Map<string, Float32Array>,
+  use: (path: string) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "diffit-export-"));
+  try {
+    const path = join(dir, "model.onnx");
+    exportOnnx(entry, path, { opset: 17, fp16: false, denoiser: "raw", weights });
+    return await use(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -4,9 +4,7 @@
 // handling, so a run can switch engines at any checkpoint. State lives as onnxruntime tensors:
 // each step's outputs are the next step's inputs, with no copy on the JS side (the per-parameter
 // weight inputs are views of the flat weight vector).
-import { mkdtempSync, rmSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
+import { cpus } from "node:os";
 import * as ort from "onnxruntime-node";
 import { analyze } from "../../compiler/analysis.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
@@ -33,7 +31,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { GaussianDiffusion } from "../diffusion/ddpm.ts";
 import { imageGrid, type Rgba } from "../images/png.ts";
 import { initialValues } from "../init.ts";
-import { exportOnnx } from "../onnx/export-model.ts";
+import { withTemporaryExport } from "../onnx/export-model.ts";
 import { nhwcToNchw } from "../onnx/layout.ts";
 import { sampleWithOnnx } from "../onnx/onnx-sampler.ts";
 import type { Batch } from "./batch.ts";
@@ -571,23 +569,18 @@ async function onnxGrid(
   const sampler = spec.sampling.sampler;
   if (spec.diffusion.kind !== "edm" || (sampler !== "heun" && sampler !== "euler"))
     return sampleGrid(entry, weights, steps, seed).grid;
-  const dir = mkdtempSync(join(tmpdir(), "diffit-grid-"));
-  try {
-    const path = join(dir, "ema.onnx");
-    exportOnnx(entry, path, { opset: 17, fp16: false, denoiser: "raw", weights });
-    const { labels, count, columns } = gridLayout(spec);
-    const { images } = await sampleWithOnnx(path, spec, count, {
+  const { labels, count, columns } = gridLayout(spec);
+  const { images } = await withTemporaryExport(entry, weights, (path) =>
+    sampleWithOnnx(path, spec, count, {
       sampler,
       steps,
       seed,
       guidance: { ...spec.sampling.guidance },
       ...(labels ? { labels } : {}),
-    });
-    const { size, channels } = spec.input;
-    return imageGrid(images, count, size, size, channels, columns);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    }),
+  );
+  const { size, channels } = spec.input;
+  return imageGrid(images, count, size, size, channels, columns);
 }
 
 export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOptions): Promise<TrainResult> {
