@@ -61,7 +61,7 @@ export function registerDemo(program: Command, { io, setExit }: CommandContext):
       io.err(note);
       const result = await timed(`fine-tune (${engine})`, trainDir, () =>
         (engine === "onnx" ? trainOnnx : train)(entry, data, {
-          steps: 1_000_000,
+          steps: Number.POSITIVE_INFINITY, // until the time budget is spent
           batchSize: t.batchSize,
           microBatch: t.batchSize,
           lr: hasCheckpoint ? t.lr / 10 : t.lr,

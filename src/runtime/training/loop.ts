@@ -16,7 +16,7 @@ import { type Rgba, writePng } from "../images/png.ts";
 import { Rng } from "../random.ts";
 import { learningRate } from "./adam.ts";
 import { type Batch, makeBatch } from "./batch.ts";
-import { MetricsLog, progressBar } from "./reporting.ts";
+import { MetricsLog, progressBar, timeBudgetBar } from "./reporting.ts";
 import {
   type LoadedState,
   loadTrainState,
@@ -26,7 +26,10 @@ import {
 } from "./train-state.ts";
 
 export interface TrainOptions {
-  /** The step to train up to (a resumed run continues towards the same total). */
+  /**
+   * The step to train up to (a resumed run continues towards the same total); Infinity with
+   * maxSeconds trains until the time budget is spent.
+   */
   steps: number;
   batchSize: number;
   /** Samples per forward/backward pass; gradients of a step are averaged over micro-batches. */
@@ -227,7 +230,10 @@ export async function runTraining(
     stopRequested = "interrupted";
   };
   process.once("SIGINT", onSigint);
-  const bar = progressBar(o.steps, step, o.progress, label);
+  const bar =
+    Number.isFinite(o.steps) || o.maxSeconds === undefined
+      ? progressBar(o.steps, step, o.progress, label)
+      : timeBudgetBar(o.maxSeconds, o.progress, label);
   const started = performance.now();
   const startStep = step;
   let lastLoss = Number.NaN;

@@ -52,6 +52,35 @@ export interface Progress {
   stop(): void;
 }
 
+/**
+ * A bar over a time budget, for runs that stop on the clock rather than at a step count (the
+ * demo): a steps bar would show a meaningless ETA of hours.
+ */
+export function timeBudgetBar(seconds: number, enabled: boolean, label = "train"): Progress {
+  if (!enabled) return { update: () => {}, stop: () => {} };
+  const started = performance.now();
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} |{bar}| {value}/{total} s | step {step} | loss {loss} | {ips} it/s`,
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 10000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const total = Math.round(seconds);
+  bar.start(total, 0, { step: 0, loss: "-", ips: "-" });
+  return {
+    update: (step, loss, ips) =>
+      bar.update(Math.min(total, Math.round((performance.now() - started) / 1000)), {
+        step,
+        loss: loss.toFixed(4),
+        ips: ips.toFixed(2),
+      }),
+    stop: () => bar.stop(),
+  };
+}
+
 /** A steps bar on stderr; `withLoss` false for work without a loss (sampling). */
 export function progressBar(
   total: number,
