@@ -133,6 +133,23 @@ describe("diffit CLI", () => {
     }
   });
 
+  it("verify: names a checkpoint other than the one the file was exported from", async () => {
+    const scratch = mkdtempSync(join(tmpdir(), "diffit-cli-verify-"));
+    const model = join(scratch, "tiny.onnx");
+    const seeded = join(scratch, "seeded.safetensors");
+    const trained = "checkpoints/tiny-fmnist.safetensors";
+    expect((await run("export", "specs/tiny-fmnist.json", "--checkpoint", trained, "-o", model)).code).toBe(
+      0,
+    );
+    expect((await run("build", "specs/tiny-fmnist.json", "-o", seeded)).code).toBe(0);
+    const right = await run("verify", model, "--checkpoint", trained);
+    expect(right.code).toBe(0);
+    expect(right.err).not.toContain("other weights");
+    const wrong = await run("verify", model, "--checkpoint", seeded);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toContain(`${seeded} holds other weights than ${model} was exported from`);
+  }, 60_000);
+
   it("exits 1 for a missing file, naming it", async () => {
     const r = await run("validate", "specs/nope.json");
     expect(r.code).toBe(1);

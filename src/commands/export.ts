@@ -8,7 +8,9 @@ import { humanCount } from "../compiler/report.ts";
 import { UsageError } from "../errors.ts";
 import { BACKENDS, describeBackend, selectBackend } from "../runtime/backend.ts";
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
+import { weightsDigest } from "../runtime/checkpoint/weights-digest.ts";
 import { exportOnnx } from "../runtime/onnx/export-model.ts";
+import { onnxMetadata } from "../runtime/onnx/session.ts";
 import { specFromOnnx, verifyOnnx } from "../runtime/onnx/verify.ts";
 import {
   type CommandContext,
@@ -114,7 +116,14 @@ export function registerExport(program: Command, { io, setExit }: CommandContext
         const backend = await selectBackend(o.backend);
         io.err(describeBackend(backend));
         const { spec } = specFromOnnx(path);
-        const weights = loadWeights(o.checkpoint, buildGraph(spec)).weights;
+        const graph = buildGraph(spec);
+        const weights = loadWeights(o.checkpoint, graph).weights;
+        const exported = onnxMetadata(path)["diffit.weights_sha256"];
+        const given = weightsDigest(graph.params, (name) => weights.get(name) ?? new Float32Array());
+        if (exported !== undefined && exported !== given)
+          io.err(
+            `note: ${o.checkpoint} holds other weights than ${path} was exported from (weights digest ${given}, the file's ${exported}); a mismatch below is that, not the runtimes`,
+          );
         const r = await verifyOnnx(path, weights, o.threshold);
         if (o.json)
           io.out(

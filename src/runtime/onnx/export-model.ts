@@ -8,6 +8,7 @@ import { emitOnnx } from "../../compiler/emit/onnx/emit.ts";
 import { type WriteResult, writeOnnx } from "../../compiler/emit/onnx/write.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import { canonicalJson, type ResolvedEntry } from "../../compiler/pipeline.ts";
+import { weightsDigest } from "../checkpoint/weights-digest.ts";
 import { initialValues } from "../init.ts";
 
 export const COMPILER_VERSION = "0.1.0";
@@ -48,6 +49,8 @@ export function exportOnnx(entry: ResolvedEntry, path: string, o: ExportOptions)
       "diffit.params": String(analyze(graph).totals.params),
       "diffit.denoiser": o.denoiser,
       "diffit.weights": o.fp16 ? "float16" : "float32",
+      // Of the float32 weights, before any float16 rounding: what `verify --checkpoint` compares.
+      "diffit.weights_sha256": weightsDigest(graph.params, weights),
       "diffit.inputs":
         o.denoiser === "edm"
           ? "x [N,C,H,W] float32 noisy image; sigma [N] float32 noise level; y [N] int64 class (null class = classes)"
