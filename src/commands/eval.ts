@@ -6,8 +6,9 @@ import { buildGraph } from "../compiler/ir/build.ts";
 import { InputError, UsageError } from "../errors.ts";
 import { describeBackend, selectBackend } from "../runtime/backend.ts";
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
-import { classRows, evaluateModel, exportForEvaluation, notEvaluable } from "../runtime/eval/evaluate.ts";
+import { classRows, evaluateModel, notEvaluable } from "../runtime/eval/evaluate.ts";
 import { imageGrid, writePng } from "../runtime/images/png.ts";
+import { withTemporaryExport } from "../runtime/onnx/export-model.ts";
 import { specFromOnnx } from "../runtime/onnx/verify.ts";
 import {
   type CommandContext,
@@ -80,22 +81,29 @@ export function registerEval(program: Command, { io, setExit }: CommandContext):
       if (why) throw new InputError(why);
       const backend = await selectBackend(o.backend);
       io.err(describeBackend(backend));
-      const model = entry
-        ? exportForEvaluation(entry, loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights)
-        : (o.model ?? "");
-      const { images, ...result } = await evaluateModel({
-        model,
-        spec,
-        n: o.n,
-        steps: o.steps ?? spec.sampling.steps,
-        ...(o.guidance !== undefined ? { guidance: o.guidance } : {}),
-        seed: o.seed,
-        data: o.data,
-        cache: o.cache,
-        ...(o.features ? { features: o.features } : {}),
-        chunk: o.chunk,
-        log: io.err,
-      });
+      const evaluate = (model: string) =>
+        evaluateModel({
+          model,
+          spec,
+          n: o.n,
+          steps: o.steps ?? spec.sampling.steps,
+          ...(o.guidance !== undefined ? { guidance: o.guidance } : {}),
+          seed: o.seed,
+          data: o.data,
+          cache: o.cache,
+          ...(o.features ? { features: o.features } : {}),
+          chunk: o.chunk,
+          log: io.err,
+        });
+      // A checkpoint is evaluated through a temporary EDM-denoiser export, removed afterwards.
+      const { images, ...result } = entry
+        ? await withTemporaryExport(
+            entry,
+            loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights,
+            evaluate,
+            "edm",
+          )
+        : await evaluate(o.model ?? "");
       if (o.grid) {
         const rows = classRows(images, o.n);
         writePng(o.grid, imageGrid(rows.images, rows.count, 32, 32, 1, 10));

@@ -2,17 +2,11 @@
 // of samples the evaluation classifier assigns to their conditioning label, and FID/KID on the
 // classifier's penultimate features (or a user's ONNX feature network) against real test images.
 // Shared by `diffit eval` and `diffit train --sweep`.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { ResolvedEntry } from "../../compiler/pipeline.ts";
 import type { ResolvedSpec } from "../../compiler/resolve-defaults.ts";
 import { InputError } from "../../errors.ts";
 import { loadData } from "../data/load-data.ts";
-import { exportOnnx } from "../onnx/export-model.ts";
 import { sampleWithOnnx } from "../onnx/onnx-sampler.ts";
 import { openSession, ort } from "../onnx/session.ts";
-import type { Weights } from "../tfjs/model.ts";
 import {
   type CachedClassifierOptions,
   DEFAULT_CLASSIFIER_OPTIONS,
@@ -206,11 +200,4 @@ export function classRows(
   for (const [k, idx] of order.entries())
     picked.set(images.subarray(idx * SIZE * SIZE, (idx + 1) * SIZE * SIZE), k * SIZE * SIZE);
   return { images: picked, count: order.length };
-}
-
-/** Exports weights of an image spec to a temporary fp32 ONNX EDM denoiser for evaluation. */
-export function exportForEvaluation(entry: ResolvedEntry, weights: Weights): string {
-  const model = join(mkdtempSync(join(tmpdir(), "diffit-eval-")), "model.onnx");
-  exportOnnx(entry, model, { opset: 17, fp16: false, denoiser: "edm", weights });
-  return model;
 }

@@ -68,18 +68,19 @@ export function exportOnnx(entry: ResolvedEntry, path: string, o: ExportOptions)
 }
 
 /**
- * Runs `use` on a temporary float32 export of `weights` (raw network, opset 17), for work that
- * runs them on ONNX Runtime (sampling a checkpoint, training grids); the file is removed after.
+ * Runs `use` on a temporary float32 export of `weights` (opset 17), for work that runs them on
+ * ONNX Runtime (sampling a checkpoint, training grids, evaluation); the file is removed after.
  */
 export async function withTemporaryExport<T>(
   entry: ResolvedEntry,
   weights: Map<string, Float32Array>,
   use: (path: string) => Promise<T>,
+  denoiser: ExportOptions["denoiser"] = "raw",
 ): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "diffit-export-"));
   try {
     const path = join(dir, "model.onnx");
-    exportOnnx(entry, path, { opset: 17, fp16: false, denoiser: "raw", weights });
+    exportOnnx(entry, path, { opset: 17, fp16: false, denoiser, weights });
     return await use(path);
   } finally {
     rmSync(dir, { recursive: true, force: true });

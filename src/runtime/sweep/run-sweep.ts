@@ -4,7 +4,7 @@
 // command resumes variant by variant: finished variants are skipped, an interrupted one continues
 // from its own training state.
 import { existsSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { analyze } from "../../compiler/analysis.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
@@ -13,8 +13,9 @@ import { UsageError } from "../../errors.ts";
 import { loadWeights } from "../checkpoint/model-checkpoint.ts";
 import type { Dataset } from "../data/dataset.ts";
 import type { CachedClassifierOptions } from "../eval/classifier.ts";
-import { classRows, evaluateModel, exportForEvaluation, notEvaluable } from "../eval/evaluate.ts";
+import { classRows, evaluateModel, notEvaluable } from "../eval/evaluate.ts";
 import { imageGrid, writePng } from "../images/png.ts";
+import { withTemporaryExport } from "../onnx/export-model.ts";
 import { chooseEngine, trainOnnx } from "../training/onnx-engine.ts";
 import { MetricsLog } from "../training/reporting.ts";
 import { type TrainOptions, train, trainPaths } from "../training/trainer.ts";
@@ -213,35 +214,38 @@ export async function runSweep(
     };
     if (r.stopped === "non-finite-loss") o.log(`${entry.name}: ${r.message ?? "non-finite loss"}`);
     else if (o.evaluation && settings.evaluation) {
-      const model = exportForEvaluation(entry, loadWeights(tp.ema, graph).weights);
-      try {
-        const ev = await evaluateModel({
-          model,
-          spec: entry.spec,
-          n: o.evaluation.samples,
-          steps: settings.evaluation.steps,
-          ...(o.evaluation.guidance !== undefined ? { guidance: o.evaluation.guidance } : {}),
-          seed: o.evaluation.seed,
-          data: o.evaluation.data,
-          cache: o.evaluation.cache,
-          chunk: 100,
-          ...(o.evaluation.classifier ? { classifier: o.evaluation.classifier } : {}),
-          log: o.log,
-        });
-        const grid = join(dir, "eval-samples.png");
-        const rows = classRows(ev.images, ev.samples);
-        writePng(grid, imageGrid(rows.images, rows.count, 32, 32, 1, 10));
-        row.eval = {
-          classAccuracy: ev.classAccuracy,
-          fid: ev.fid,
-          kid: ev.kid.mean,
-          nfe: ev.nfe,
-          seconds: ev.samplingSeconds,
-          grid,
-        };
-      } finally {
-        rmSync(dirname(model), { recursive: true, force: true });
-      }
+      const evaluation = o.evaluation;
+      const steps = settings.evaluation.steps;
+      const ev = await withTemporaryExport(
+        entry,
+        loadWeights(tp.ema, graph).weights,
+        (model) =>
+          evaluateModel({
+            model,
+            spec: entry.spec,
+            n: evaluation.samples,
+            steps,
+            ...(evaluation.guidance !== undefined ? { guidance: evaluation.guidance } : {}),
+            seed: evaluation.seed,
+            data: evaluation.data,
+            cache: evaluation.cache,
+            chunk: 100,
+            ...(evaluation.classifier ? { classifier: evaluation.classifier } : {}),
+            log: o.log,
+          }),
+        "edm",
+      );
+      const grid = join(dir, "eval-samples.png");
+      const rows = classRows(ev.images, ev.samples);
+      writePng(grid, imageGrid(rows.images, rows.count, 32, 32, 1, 10));
+      row.eval = {
+        classAccuracy: ev.classAccuracy,
+        fid: ev.fid,
+        kid: ev.kid.mean,
+        nfe: ev.nfe,
+        seconds: ev.samplingSeconds,
+        grid,
+      };
     }
     results.variants = [...results.variants.filter((v) => v.name !== entry.name), row];
     // Rows follow the sweep's order, whatever order they finished in.
