@@ -102,6 +102,16 @@ describe("diffit CLI", () => {
     );
     expect(tfjsReplicas.code).toBe(2);
     expect(tfjsReplicas.err).toContain("--replicas applies to the ONNX engine only");
+    const conditionalN = await run(
+      "sample",
+      "specs/tiny-fmnist.json",
+      "--checkpoint",
+      "checkpoints/tiny-fmnist.safetensors",
+      "-n",
+      "4",
+    );
+    expect(conditionalN.code).toBe(2);
+    expect(conditionalN.err).toContain("tiny-fmnist is class-conditional: give --per-class N");
     expect((await run("--help")).code).toBe(0);
     expect((await run("inspect", "--help")).code).toBe(0);
   });

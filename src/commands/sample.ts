@@ -181,6 +181,14 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
       if (o.vaeDecoder && spec.family !== "latent")
         throw new UsageError(`--vae-decoder decodes latents; ${spec.name} is an image-space spec`);
       const classes = spec.conditioning.classes;
+      if (classes > 0 && o.n !== undefined)
+        throw new UsageError(
+          `-n counts samples of unconditional models; ${spec.name} is class-conditional: give --per-class N (and --classes to choose rows)`,
+        );
+      if (classes === 0 && o.classes !== undefined)
+        throw new UsageError(
+          `--classes picks rows of class-conditional models; ${spec.name} is unconditional`,
+        );
       const chosen = o.classes
         ? o.classes.split(",").map((c) => {
             const k = Number(c);
