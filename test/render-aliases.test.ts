@@ -2,9 +2,9 @@
 // Identity is a copy in onnxruntime), and the rendered graph must still compute the same outputs.
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
-import { renderGraph, tensorProto } from "../src/compiler/emit/onnx/render.ts";
+import { renderGraph } from "../src/compiler/emit/onnx/render.ts";
 import { TensorGraph } from "../src/compiler/tensor/graph.ts";
+import { encodeRendered } from "./helpers/onnx-model.ts";
 
 describe("renderGraph alias folding", () => {
   it("writes an alias at its producer, keeps Identity for inputs and second aliases, and computes the same outputs", async () => {
@@ -25,22 +25,13 @@ describe("renderGraph alias folding", () => {
     expect(producer("x_out")).toMatchObject({ opType: "Identity", input: ["x"] });
     expect(nodes.filter((n) => n.opType === "Identity")).toHaveLength(2);
 
-    const info = (name: string) => ({
-      name,
-      type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 3 }] } } },
-    });
     const outputs = ["out", "out_again", "x_out", "plus"];
-    const bytes = onnx.ModelProto.encode({
-      irVersion: 8,
-      opsetImport: [{ domain: "", version: 17 }],
-      graph: {
-        name: "aliases",
-        node: nodes,
-        input: [info("x")],
-        output: outputs.map(info),
-        initializer: initializers.map((i) => tensorProto(i)),
-      },
-    }).finish();
+    const bytes = encodeRendered(
+      "aliases",
+      { nodes, initializers },
+      [["x", [3]]],
+      outputs.map((o) => [o, [3]]),
+    );
     const session = await ort.InferenceSession.create(bytes);
     const got = await session.run({ x: new ort.Tensor("float32", Float32Array.of(1, -2, 3), [3]) });
     await session.release();

@@ -4,10 +4,10 @@
 
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { DataType, onnx } from "../src/compiler/emit/onnx/proto.ts";
-import { renderGraph, tensorProto } from "../src/compiler/emit/onnx/render.ts";
+import { renderGraph } from "../src/compiler/emit/onnx/render.ts";
 import { TensorGraph } from "../src/compiler/tensor/graph.ts";
 import { workerRunner } from "../src/runtime/training/replicas.ts";
+import { encodeRendered } from "./helpers/onnx-model.ts";
 
 /** A graph slow enough (a chain of 512² MatMuls, ~0.1 s) that release comes while it runs. */
 function slowGraph(n: number, links: number): Uint8Array {
@@ -16,22 +16,7 @@ function slowGraph(n: number, links: number): Uint8Array {
   let y = x;
   for (let i = 0; i < links; i++) y = b.op("Tanh", [b.op("MatMul", [y, x], `mm${i}`)], `t${i}`);
   b.alias(y, "y");
-  const { nodes, initializers } = renderGraph(b, 17);
-  const info = (name: string) => ({
-    name,
-    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: n }, { dimValue: n }] } } },
-  });
-  return onnx.ModelProto.encode({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: 17 }],
-    graph: {
-      name: "slow",
-      node: nodes,
-      input: [info("x")],
-      output: [info("y")],
-      initializer: initializers.map((i) => tensorProto(i)),
-    },
-  }).finish();
+  return encodeRendered("slow", renderGraph(b, 17), [["x", [n, n]]], [["y", [n, n]]]);
 }
 
 describe("worker replicas", () => {

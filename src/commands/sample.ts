@@ -9,7 +9,7 @@ import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
 import type { Network } from "../runtime/diffusion/edm.ts";
 import { imageGrid, writePng } from "../runtime/images/png.ts";
 import { withTemporaryExport } from "../runtime/onnx/export-model.ts";
-import { sampleWithOnnx } from "../runtime/onnx/onnx-sampler.ts";
+import { onnxSamples, sampleWithOnnx } from "../runtime/onnx/onnx-sampler.ts";
 import { decodeLatents } from "../runtime/onnx/vae-decoder.ts";
 import { specFromOnnx } from "../runtime/onnx/verify.ts";
 import { sampleImages } from "../runtime/sampling/sample.ts";
@@ -123,9 +123,6 @@ export function sampleTfjsJob(weights: Map<string, Float32Array>, job: SampleJob
   }
 }
 
-/** The samplers the ONNX engine runs (EDM specs). */
-const ONNX_SAMPLERS = new Set(["heun", "euler"]);
-
 export function registerSample(program: Command, { io, setExit }: CommandContext): void {
   program
     .command("sample")
@@ -175,9 +172,9 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
       if (o.model && o.engine === "tfjs")
         throw new UsageError("--model runs on the onnx engine; use --checkpoint for tfjs");
       if (!o.model && !file) throw new UsageError("a spec file is needed with --checkpoint");
-      const spec = o.model
-        ? specFromOnnx(o.model).spec
-        : loadOne(io, file ?? "", o.typecheck, o.variant).spec;
+      const entry = o.model ? undefined : loadOne(io, file ?? "", o.typecheck, o.variant);
+      const spec = entry?.spec ?? specFromOnnx(o.model ?? "").spec;
+      const weights = () => loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights;
       if (o.vaeDecoder && spec.family !== "latent")
         throw new UsageError(`--vae-decoder decodes latents; ${spec.name} is an image-space spec`);
       const classes = spec.conditioning.classes;
@@ -208,27 +205,21 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
         ...(o.guidance !== undefined ? { guidanceScale: o.guidance } : {}),
       };
       // ONNX Runtime samples ~4× faster than tfjs wasm (bench): the default wherever it applies.
-      const engine =
-        o.engine ??
-        (o.model || (spec.diffusion.kind === "edm" && ONNX_SAMPLERS.has(job.sampler)) ? "onnx" : "tfjs");
+      const engine = o.engine ?? (!entry || onnxSamples(spec, job.sampler) ? "onnx" : "tfjs");
       const bar = progressBar(job.steps, 0, !o.json, `sample (${engine})`, false);
       const started = performance.now();
       job.onStep = (step) => bar.update(step, Number.NaN, step / ((performance.now() - started) / 1000));
       let outcome: SampleOutcome;
       try {
         if (engine === "onnx") {
-          outcome = o.model
-            ? await sampleOnnxJob(o.model, job)
-            : // Exported on the fly from the checkpoint.
-              await withTemporaryExport(
-                loadOne(io, file ?? "", o.typecheck, o.variant),
-                loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights,
-                (path) => sampleOnnxJob(path, job),
-              );
+          outcome = entry
+            ? // Exported on the fly from the checkpoint.
+              await withTemporaryExport(entry, weights(), (path) => sampleOnnxJob(path, job))
+            : await sampleOnnxJob(o.model ?? "", job);
         } else {
           const backend = await selectBackend(o.backend);
           io.err(describeBackend(backend));
-          outcome = sampleTfjsJob(loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights, job);
+          outcome = sampleTfjsJob(weights(), job);
         }
       } finally {
         bar.stop();

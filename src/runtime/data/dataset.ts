@@ -2,7 +2,7 @@
 // labels. Every source (IDX, image folders) is converted once to this form.
 import { InputError } from "../../errors.ts";
 import { readIdx } from "./idx.ts";
-import { centredSquare } from "./resample.ts";
+import { areaMean, centredSquare } from "./resample.ts";
 
 export interface Dataset {
   /** [count, size, size, channels], values in [−1, 1]. */
@@ -51,15 +51,10 @@ export function fitGray(
     }
     return;
   }
-  const { xs, ys } = centredSquare(w, h, size);
+  const taps = centredSquare(w, h, size);
+  const at = (row: number, column: number) => src[row * w + column] ?? 0;
   for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      let v = 0;
-      for (const ty of ys[y] ?? []) {
-        for (const tx of xs[x] ?? []) v += ty.weight * tx.weight * (src[ty.index * w + tx.index] ?? 0);
-      }
-      out[offset + y * size + x] = (v / 255) * 2 - 1;
-    }
+    for (let x = 0; x < size; x++) out[offset + y * size + x] = (areaMean(taps, x, y, at) / 255) * 2 - 1;
   }
 }
 

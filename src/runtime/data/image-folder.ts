@@ -6,7 +6,7 @@ import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { InputError } from "../../errors.ts";
 import type { Dataset } from "./dataset.ts";
-import { centredSquare } from "./resample.ts";
+import { areaMean, centredSquare } from "./resample.ts";
 
 const IMAGE = new Set([".png", ".jpg", ".jpeg"]);
 
@@ -33,18 +33,14 @@ function decode(file: string): Decoded {
  * it), area-resampled to size×size.
  */
 function fitImage(img: Decoded, size: number, channels: number, out: Float32Array, offset: number): void {
-  const { xs, ys } = centredSquare(img.width, img.height, size);
-  const rgb = [0, 0, 0];
+  const taps = centredSquare(img.width, img.height, size);
+  // Channel c of the source pixel at (row, column) in the RGBA bytes.
+  const channel = (c: number) => (row: number, column: number) =>
+    img.rgba[(row * img.width + column) * 4 + c] ?? 0;
+  const [red, green, blue] = [channel(0), channel(1), channel(2)];
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
-      rgb.fill(0);
-      for (const ty of ys[y] ?? []) {
-        for (const tx of xs[x] ?? []) {
-          const p = (ty.index * img.width + tx.index) * 4;
-          const w = ty.weight * tx.weight;
-          for (let c = 0; c < 3; c++) rgb[c] = (rgb[c] ?? 0) + w * (img.rgba[p + c] ?? 0);
-        }
-      }
+      const rgb = [areaMean(taps, x, y, red), areaMean(taps, x, y, green), areaMean(taps, x, y, blue)];
       const [r = 0, g = 0, b = 0] = rgb;
       const o = offset + (y * size + x) * channels;
       if (channels === 1) out[o] = ((0.299 * r + 0.587 * g + 0.114 * b) / 255) * 2 - 1;

@@ -6,6 +6,12 @@ export interface Tap {
   weight: number;
 }
 
+/** Per output column (xs) and row (ys), the source columns and rows it covers. */
+export interface Taps {
+  xs: Tap[][];
+  ys: Tap[][];
+}
+
 /**
  * For each of `n` output pixels along an axis, the source pixels in [from, from + span) that it
  * covers and by how much (weights summing to 1): area averaging, so that downscaling a photo
@@ -29,10 +35,24 @@ function coverage(from: number, span: number, n: number): Tap[][] {
  * The taps of the centred square crop of a width×height image (as torchvision's Resize +
  * CenterCrop; squashing would distort it), resampled to size×size.
  */
-export function centredSquare(width: number, height: number, size: number): { xs: Tap[][]; ys: Tap[][] } {
+export function centredSquare(width: number, height: number, size: number): Taps {
   const side = Math.min(width, height);
   return {
     xs: coverage(Math.floor((width - side) / 2), side, size),
     ys: coverage(Math.floor((height - side) / 2), side, size),
   };
+}
+
+/** Output pixel (x, y): the weighted mean of the source pixels it covers, `at(row, column)` each. */
+export function areaMean(
+  taps: Taps,
+  x: number,
+  y: number,
+  at: (row: number, column: number) => number,
+): number {
+  let v = 0;
+  for (const ty of taps.ys[y] ?? []) {
+    for (const tx of taps.xs[x] ?? []) v += ty.weight * tx.weight * at(ty.index, tx.index);
+  }
+  return v;
 }

@@ -49,8 +49,9 @@ export function exportOnnx(entry: ResolvedEntry, path: string, o: ExportOptions)
       "diffit.params": String(analyze(graph).totals.params),
       "diffit.denoiser": o.denoiser,
       "diffit.weights": o.fp16 ? "float16" : "float32",
-      // Of the float32 weights, before any float16 rounding: what `verify --checkpoint` compares.
-      "diffit.weights_sha256": weightsDigest(graph.params, weights),
+      // Of given float32 weights, before any float16 rounding: what `verify --checkpoint` compares.
+      // Seeded random weights go without: digesting them would compute every value twice.
+      ...(o.weights ? { "diffit.weights_sha256": weightsDigest(graph.params, weights) } : {}),
       "diffit.inputs":
         o.denoiser === "edm"
           ? "x [N,C,H,W] float32 noisy image; sigma [N] float32 noise level; y [N] int64 class (null class = classes)"

@@ -27,6 +27,11 @@ export interface OnnxSampleResult {
   nfe: number;
 }
 
+/** Whether the ONNX sampling engine runs `sampler` for this spec: EDM specs, Heun or Euler. */
+export function onnxSamples(spec: ResolvedSpec, sampler: string): sampler is "heun" | "euler" {
+  return spec.diffusion.kind === "edm" && (sampler === "heun" || sampler === "euler");
+}
+
 export async function sampleWithOnnx(
   path: string,
   spec: ResolvedSpec,

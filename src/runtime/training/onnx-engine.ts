@@ -33,7 +33,7 @@ import { imageGrid, type Rgba } from "../images/png.ts";
 import { initialValues } from "../init.ts";
 import { withTemporaryExport } from "../onnx/export-model.ts";
 import { nhwcToNchw } from "../onnx/layout.ts";
-import { sampleWithOnnx } from "../onnx/onnx-sampler.ts";
+import { onnxSamples, sampleWithOnnx } from "../onnx/onnx-sampler.ts";
 import type { Batch } from "./batch.ts";
 import { drawDropoutMasks } from "./dropout-mask.ts";
 import { runTraining, type TrainOptions, type TrainResult } from "./loop.ts";
@@ -567,8 +567,7 @@ async function onnxGrid(
 ): Promise<Rgba> {
   const spec = entry.spec;
   const sampler = spec.sampling.sampler;
-  if (spec.diffusion.kind !== "edm" || (sampler !== "heun" && sampler !== "euler"))
-    return sampleGrid(entry, weights, steps, seed).grid;
+  if (!onnxSamples(spec, sampler)) return sampleGrid(entry, weights, steps, seed).grid;
   const { labels, count, columns } = gridLayout(spec);
   const { images } = await withTemporaryExport(entry, weights, (path) =>
     sampleWithOnnx(path, spec, count, {

@@ -52,22 +52,24 @@ export interface Progress {
   stop(): void;
 }
 
+const NO_PROGRESS: Progress = { update: () => {}, stop: () => {} };
+
+/** A bar on stderr in `format`; without a terminal it prints a line every 10 s. */
+function stderrBar(format: string): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(
+    { format, hideCursor: true, noTTYOutput: true, notTTYSchedule: 10000, etaBuffer: 50 },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
 /**
  * A bar over a time budget, for runs that stop on the clock rather than at a step count (the
  * demo): a steps bar would show a meaningless ETA of hours.
  */
 export function timeBudgetBar(seconds: number, enabled: boolean, label = "train"): Progress {
-  if (!enabled) return { update: () => {}, stop: () => {} };
+  if (!enabled) return NO_PROGRESS;
   const started = performance.now();
-  const bar = new cliProgress.SingleBar(
-    {
-      format: `${label} |{bar}| {value}/{total} s | step {step} | loss {loss} | {ips} it/s`,
-      hideCursor: true,
-      noTTYOutput: true,
-      notTTYSchedule: 10000,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = stderrBar(`${label} |{bar}| {value}/{total} s | step {step} | loss {loss} | {ips} it/s`);
   const total = Math.round(seconds);
   bar.start(total, 0, { step: 0, loss: "-", ips: "-" });
   return {
@@ -89,18 +91,9 @@ export function progressBar(
   label = "train",
   withLoss = true,
 ): Progress {
-  if (!enabled) return { update: () => {}, stop: () => {} };
+  if (!enabled) return NO_PROGRESS;
   const loss = withLoss ? " | loss {loss}" : "";
-  const bar = new cliProgress.SingleBar(
-    {
-      format: `${label} |{bar}| {value}/{total} steps${loss} | {ips} it/s | ETA {eta_formatted}`,
-      hideCursor: true,
-      noTTYOutput: true,
-      notTTYSchedule: 10000,
-      etaBuffer: 50,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = stderrBar(`${label} |{bar}| {value}/{total} steps${loss} | {ips} it/s | ETA {eta_formatted}`);
   bar.start(total, start, { loss: "-", ips: "-" });
   return {
     update: (step, loss, ips) => bar.update(step, { loss: loss.toFixed(4), ips: ips.toFixed(2) }),
