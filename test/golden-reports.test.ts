@@ -1,11 +1,11 @@
 // Golden model reports for the paper specs: any change to the IR, the shape rules or the
 // MAC/parameter formulas shows up as a reviewable diff. Refresh with UPDATE_GOLDEN=1.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { analyze, groupRows } from "../src/compiler/analysis.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
 import { formatReport } from "../src/compiler/report.ts";
+import { expectGolden } from "./helpers/golden.ts";
 
 const SPECS = [
   "specs/diffit-cifar10.json",
@@ -22,14 +22,7 @@ describe("golden model reports", () => {
       it(entry.name, () => {
         const a = analyze(buildGraph(entry.spec));
         const text = `# ${entry.name} (spec sha256 ${entry.hash})\n${formatReport(a, groupRows(a.rows, 2))}`;
-        const path = `test/golden/${entry.name}.txt`;
-        if (process.env.UPDATE_GOLDEN === "1" || !existsSync(path)) {
-          if (process.env.CI)
-            throw new Error(`golden ${path} is missing; run UPDATE_GOLDEN=1 npx vitest run`);
-          mkdirSync("test/golden", { recursive: true });
-          writeFileSync(path, text);
-        }
-        expect(text).toBe(readFileSync(path, "utf8"));
+        expectGolden(`test/golden/${entry.name}.txt`, text);
       });
     }
   }
