@@ -1,10 +1,11 @@
 // The CLI's contract: exit codes 0 ok / 1 invalid spec / 2 usage, --json everywhere,
 // and diagnostics rendered as file:line:column path: message (hint).
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/cli.ts";
+import { scratchDir } from "./helpers/temp.ts";
 
 async function run(...args: string[]) {
   const out: string[] = [];
@@ -117,7 +118,7 @@ describe("diffit CLI", () => {
   });
 
   it("sample: an EDM checkpoint runs on ONNX Runtime by default, its temporary export removed", async () => {
-    const scratch = mkdtempSync(join(tmpdir(), "diffit-cli-sample-"));
+    const scratch = scratchDir("cli-sample");
     const before = process.env.TMPDIR;
     process.env.TMPDIR = scratch; // where the on-the-fly export goes
     try {
@@ -144,7 +145,7 @@ describe("diffit CLI", () => {
   });
 
   it("verify: names a checkpoint other than the one the file was exported from", async () => {
-    const scratch = mkdtempSync(join(tmpdir(), "diffit-cli-verify-"));
+    const scratch = scratchDir("cli-verify");
     const model = join(scratch, "tiny.onnx");
     const seeded = join(scratch, "seeded.safetensors");
     const trained = "checkpoints/tiny-fmnist.safetensors";

@@ -1,9 +1,3 @@
-// The ONNX Runtime sampling engine produces the tfjs engine's images for the same seed: the
-// same x_T, the same noise levels and guidance, the network in another runtime. Float32 rounding
-// differences (~1e-6 per evaluation) are amplified by the ODE over 11 evaluations; 1e-3 on
-// images in [−1, 1] is far below a visible difference and far above that drift.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { sampleOnnxJob, sampleTfjsJob } from "../src/commands/sample.ts";
@@ -13,6 +7,7 @@ import { selectBackend } from "../src/runtime/backend.ts";
 import { initialValues } from "../src/runtime/init.ts";
 import { exportOnnx } from "../src/runtime/onnx/export-model.ts";
 import { Rng } from "../src/runtime/random.ts";
+import { scratchDir } from "./helpers/temp.ts";
 
 beforeAll(async () => {
   await selectBackend("wasm");
@@ -51,7 +46,7 @@ const weights = new Map(
 describe("ONNX sampling engine", () => {
   for (const denoiser of ["raw", "edm"] as const) {
     it(`matches the tfjs engine for the same seed (guided Heun, ${denoiser} export)`, async () => {
-      const path = join(mkdtempSync(join(tmpdir(), "diffit-ort-")), "m.onnx");
+      const path = join(scratchDir("ort"), "m.onnx");
       exportOnnx(entry, path, { opset: 17, fp16: false, denoiser, weights });
       const job = { spec: entry.spec, labels: [0, 1, 2, 1], count: 4, steps: 6, sampler: "heun", seed: 9 };
       const a = await sampleOnnxJob(path, job);

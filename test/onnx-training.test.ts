@@ -9,8 +9,7 @@
 //    3e-6 after 50 steps; 1e-3 leaves room and still fails on any real divergence, which
 //    shows as a loss off by tens of per cent within a few steps;
 //  - a checkpoint from either engine resumes in the other and continues the same run.
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +26,7 @@ import { MetricsLog } from "../src/runtime/training/reporting.ts";
 import { loadTrainState } from "../src/runtime/training/train-state.ts";
 import { sampleGrid, type TrainOptions, train } from "../src/runtime/training/trainer.ts";
 import { entryOf, relativeError, tinyLatent } from "./helpers/parity.ts";
+import { scratchDir } from "./helpers/temp.ts";
 
 const entry = (() => {
   const e = runFrontEnd("specs/tiny-fmnist.json").entries[0];
@@ -58,7 +58,7 @@ const options = (outDir: string, steps: number, resume = false): TrainOptions =>
   progress: false,
 });
 
-const dir = (tag: string) => mkdtempSync(join(tmpdir(), `diffit-onnx-${tag}-`));
+const dir = (tag: string) => scratchDir(`onnx-${tag}`);
 const losses = (d: string) => new MetricsLog(join(d, "metrics.jsonl")).read().map((m) => m.loss);
 const state = (d: string) => loadTrainState(join(d, "state.safetensors"), graph, entry.hash);
 
