@@ -70,7 +70,7 @@ describe("diffit CLI", () => {
   it("schema --reference: the committed docs/spec-reference.md is current", async () => {
     const r = await run("schema", "--reference");
     expect(r.out).toBe(readFileSync("docs/spec-reference.md", "utf8"));
-    expect(r.out).toContain("| `stages[].windowSize` | integer (> 0) | required |");
+    expect(r.out).toContain("| `stages[].windowSize` | integer (> 0, ≤ 1024) | required |");
   });
 
   it("exits 2 on usage errors and 0 on --help", async () => {
