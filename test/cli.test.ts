@@ -163,6 +163,6 @@ describe("diffit CLI", () => {
   it("exits 1 for a missing file, naming it", async () => {
     const r = await run("validate", "specs/nope.json");
     expect(r.code).toBe(1);
-    expect(r.err).toContain("cannot read specs/nope.json");
+    expect(r.err).toContain("specs/nope.json does not exist; check the spec path");
   });
 });
