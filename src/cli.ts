@@ -4,9 +4,9 @@ import { dirname } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { registerCompile } from "./commands/compile.ts";
 import {
+  checkFile,
   EXIT,
   type Io,
-  load,
   loadAll,
   nonNegativeInt,
   positiveInt,
@@ -51,7 +51,16 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("--json", "print results as JSON")
     .addOption(typecheckOption)
     .action((files: string[], o: { json?: boolean; typecheck: boolean }) => {
-      const results = load(files, o.typecheck);
+      // Each file's result is printed as soon as it is known: a slow or broken file does not
+      // hide the others'. JSON is one document, printed at the end.
+      const results = files.map((f) => {
+        const r = checkFile(f, o.typecheck);
+        if (!o.json) {
+          printDiagnostics(io, r.diagnostics);
+          io.out(summary(r));
+        }
+        return r;
+      });
       if (o.json) {
         io.out(
           JSON.stringify(
@@ -65,11 +74,6 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
             2,
           ),
         );
-      } else {
-        for (const r of results) {
-          printDiagnostics(io, r.diagnostics);
-          io.out(summary(r));
-        }
       }
       setExit(results.every((r) => r.ok) ? EXIT.ok : EXIT.invalid);
     });

@@ -10,6 +10,57 @@ export const LIMITS = {
   // Spec front end.
   /** Bytes of one spec file (the paper's largest spec is ~2 KB). */
   specBytes: 1 * MiB,
+  /** Bytes of all the files one spec reads through extends and imports together. */
+  specTreeBytes: 8 * MiB,
+  /** Files one spec reads through extends and imports, itself included (real specs: 1–3). */
+  specFiles: 64,
+  /** Links of an extends chain (real specs: 1–2). */
+  extendsChain: 16,
+  /** Objects and arrays nested in a spec value (real specs: 5; variant settings add 2). */
+  specNesting: 64,
+  /** Values (objects, arrays, strings, numbers…) in one evaluated spec file (real specs: ~150). */
+  specValues: 10_000,
+  /** Syntax-tree depth of a TypeScript spec: TypeScript's parser and checker recurse on it. */
+  tsSyntaxDepth: 256,
+  /** Specs one file's variants expand to (real sweeps: tens). */
+  variants: 1000,
+  /** Variants × values of the spec they copy: what expanding a matrix allocates. */
+  variantValues: 1_000_000,
+  /** JSON syntax errors reported per file: after a few, the rest are consequences. */
+  syntaxErrors: 20,
+  // Spec fields (schema maxima): sizes a valid spec may ask for, so that validating, inspecting
+  // or building the largest valid spec stays small. The paper's largest models: 4 image
+  // stages of depth ≤ 4, latent depth 28 (30 in the text), hidden 1152, 16 heads, 1000 classes.
+  /** Image stages (each halves the resolution: 12 stages need a 4096-pixel input). */
+  stages: 12,
+  /** DiffiT blocks in one image stage. */
+  stageDepth: 32,
+  /** Transformer blocks of a latent model. */
+  latentDepth: 128,
+  /** Channels, hidden width, time widths and GroupNorm groups. */
+  width: 8192,
+  /** Attention heads. */
+  heads: 256,
+  /** Attention window, in pixels or tokens. */
+  window: 1024,
+  /** Input height and width, in pixels or latent cells. */
+  inputSize: 4096,
+  /** Input channels (images: 1–4; VAE latents: 4–16). */
+  inputChannels: 64,
+  /** Class labels (ImageNet-21k: 21,841). */
+  classes: 100_000,
+  /** Patch size of a latent model. */
+  patchSize: 64,
+  /** MLP hidden width / width. */
+  mlpRatio: 64,
+  /** Training timesteps of DDPM diffusion (ADM: 1000–4000). */
+  diffusionSteps: 100_000,
+  /** Sampler steps. */
+  samplerSteps: 10_000,
+  /** Images per training step. */
+  batchSize: 65_536,
+  /** Output channels listed for guidance. */
+  guidanceChannels: 128,
 
   // Files read whole.
   /** Bytes of a safetensors header (the format's own reference reader refuses larger ones). */

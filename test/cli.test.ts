@@ -71,7 +71,7 @@ describe("diffit CLI", () => {
   it("schema --reference: the committed docs/spec-reference.md is current", async () => {
     const r = await run("schema", "--reference");
     expect(r.out).toBe(readFileSync("docs/spec-reference.md", "utf8"));
-    expect(r.out).toContain("| `stages[].windowSize` | integer (> 0) | required |");
+    expect(r.out).toContain("| `stages[].windowSize` | integer (> 0, ≤ 1024) | required |");
   });
 
   it("exits 2 on usage errors and 0 on --help", async () => {
@@ -164,6 +164,6 @@ describe("diffit CLI", () => {
   it("exits 1 for a missing file, naming it", async () => {
     const r = await run("validate", "specs/nope.json");
     expect(r.code).toBe(1);
-    expect(r.err).toContain("cannot read specs/nope.json");
+    expect(r.err).toContain("specs/nope.json does not exist; check the spec path");
   });
 });

@@ -1,6 +1,6 @@
 // What every CLI command shares: output streams, exit codes, spec loading and option parsers.
 import { CommanderError } from "commander";
-import { type Diagnostic, formatDiagnostic } from "../compiler/diagnostics.ts";
+import { type Diagnostic, error, formatDiagnostic } from "../compiler/diagnostics.ts";
 import { type FrontEndResult, type ResolvedEntry, runFrontEnd } from "../compiler/pipeline.ts";
 import { InputError, UsageError } from "../errors.ts";
 
@@ -28,13 +28,30 @@ export function summary(r: FrontEndResult): string {
   return `✓ ${r.file}: ${names.length} spec(s) valid${warnings ? ` (${warnings} warning(s))` : ""}: ${names.join(", ")}`;
 }
 
-export function load(files: readonly string[], typecheck: boolean): FrontEndResult[] {
-  return files.map((f) => runFrontEnd(f, { typecheck }));
+/**
+ * The front end's result for one file. An internal failure (a bug: the front end reports bad
+ * input as diagnostics) becomes this file's DF100 error, so that the other files of a run are
+ * still checked; DIFFIT_DEBUG=1 lets it through with its stack.
+ */
+export function checkFile(file: string, typecheck: boolean): FrontEndResult {
+  try {
+    return runFrontEnd(file, { typecheck });
+  } catch (e) {
+    if (process.env.DIFFIT_DEBUG === "1") throw e;
+    const reason = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    const d = error(
+      "DF100",
+      [],
+      `diffit failed while checking this file (${reason})`,
+      "this is a bug in diffit: please report it with the file",
+    );
+    return { file, entries: [], diagnostics: [{ ...d, location: { file, line: 1, column: 1 } }], ok: false };
+  }
 }
 
 /** Every resolved spec of a file; diagnostics are printed, and an invalid file throws (exit 1). */
 export function loadAll(io: Io, file: string, typecheck: boolean): ResolvedEntry[] {
-  const r = runFrontEnd(file, { typecheck });
+  const r = checkFile(file, typecheck);
   printDiagnostics(io, r.diagnostics);
   if (!r.ok) throw new InputError(summary(r));
   return r.entries;

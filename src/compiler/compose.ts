@@ -2,10 +2,13 @@
 // and named settings expanded into separate specs). Both work on plain JSON values, before
 // validation, so a derived spec is validated exactly like a hand-written one.
 import { basename, dirname, extname, relative, resolve } from "node:path";
+import { LIMITS } from "../limits.ts";
 import { type Diagnostic, error, type SourceLocation, type SpecPath } from "./diagnostics.ts";
 import type { SpecDocument } from "./load/document.ts";
 import { type ReadOptions, readSpecDocument } from "./load/read-spec.ts";
-import { COMPOSITION_KEYS, type JsonValue, variantsSection } from "./schema/spec.ts";
+import { ReadBudget, readFailure } from "./load/source-text.ts";
+import { isReservedKey, measureValue, ownValue, reservedKey } from "./reserved-keys.ts";
+import { COMPOSITION_KEYS, type JsonValue, type VariantsSection, variantsSection } from "./schema/spec.ts";
 import { issuesToDiagnostics } from "./schema-issues.ts";
 import { type PatternSegment, parseVariantPath, setAtPattern } from "./spec-path.ts";
 
@@ -38,11 +41,15 @@ function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Objects merge key by key; arrays and scalars in `over` replace those in `base`. */
+/**
+ * Objects merge key by key; arrays and scalars in `over` replace those in `base`. Recursion is
+ * bounded by the readers' nesting limit; reserved keys (refused by the readers) are skipped.
+ */
 export function deepMerge(base: JsonObject, over: JsonObject): JsonObject {
   const out: JsonObject = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
+    if (isReservedKey(k)) continue;
+    const b = ownValue(out, k);
     out[k] = isObject(b) && isObject(v) ? deepMerge(b, v) : v;
   }
   return out;
@@ -52,10 +59,9 @@ export function deepMerge(base: JsonObject, over: JsonObject): JsonObject {
 function depthIn(value: unknown, path: SpecPath): number {
   let d: unknown = value;
   for (let i = 0; i < path.length; i++) {
-    if (typeof d !== "object" || d === null) return i;
     const seg = path[i] as string | number;
-    if (!(seg in d)) return i;
-    d = (d as Record<string | number, unknown>)[seg];
+    if (typeof d !== "object" || d === null || !Object.hasOwn(d, seg)) return i;
+    d = ownValue(d, seg);
   }
   return path.length;
 }
@@ -71,9 +77,32 @@ function withoutCompositionKeys(v: JsonObject): JsonObject {
   return out;
 }
 
+/** `name` and `$schema`, when written, must be strings: anything else would be silently replaced. */
+function fileKeyTypes(own: JsonObject): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  if (own.name !== undefined && typeof own.name !== "string") {
+    const message = `name must be a string, got ${JSON.stringify(own.name)}`;
+    out.push(
+      error(
+        "DF202",
+        ["name"],
+        message,
+        'write it in quotes, e.g. "name": "my-model", or remove it to use the file name',
+      ),
+    );
+  }
+  if (own.$schema !== undefined && typeof own.$schema !== "string") {
+    const message = `$schema must be a string, got ${JSON.stringify(own.$schema)}`;
+    out.push(error("DF202", ["$schema"], message, "give the path or URL of the JSON Schema, or remove it"));
+  }
+  return out;
+}
+
 export function composeSpec(file: string, options: ReadOptions = {}, chain: string[] = []): ComposedSpec {
   const abs = resolve(file);
-  const doc: SpecDocument = readSpecDocument(display(abs), options);
+  // One budget for the whole extends chain and every import along it.
+  const opts: ReadOptions = { ...options, budget: options.budget ?? new ReadBudget() };
+  const doc: SpecDocument = readSpecDocument(display(abs), opts);
   const fallbackName = basename(abs, extname(abs));
   const result: ComposedSpec = {
     file: doc.file,
@@ -90,6 +119,11 @@ export function composeSpec(file: string, options: ReadOptions = {}, chain: stri
   }
   const own = doc.value;
   result.variants = own.variants;
+  const keyErrors = fileKeyTypes(own);
+  if (keyErrors.length > 0) {
+    result.diagnostics.push(...keyErrors);
+    return result;
+  }
   if (typeof own.name === "string") result.name = own.name;
   let merged = withoutCompositionKeys(own);
   const ext = own.extends;
@@ -97,6 +131,11 @@ export function composeSpec(file: string, options: ReadOptions = {}, chain: stri
     result.diagnostics.push(error("DF202", ["extends"], "extends must be a path to another spec file"));
   } else if (typeof ext === "string") {
     const basePath = resolve(dirname(abs), ext);
+    if (chain.length + 1 > LIMITS.extendsChain) {
+      const message = `the extends chain is longer than ${LIMITS.extendsChain} files (${display(chain[0] ?? abs)} → … → ${display(abs)} → ${display(basePath)})`;
+      result.diagnostics.push(error("DF108", ["extends"], message, "merge some of the bases into one file"));
+      return result;
+    }
     if ([...chain, abs].includes(basePath)) {
       const cycle = [...chain, abs, basePath].map(display).join(" → ");
       result.diagnostics.push(
@@ -104,11 +143,11 @@ export function composeSpec(file: string, options: ReadOptions = {}, chain: stri
       );
       return result;
     }
-    const base = composeSpec(basePath, options, [...chain, abs]);
+    const base = composeSpec(basePath, opts, [...chain, abs]);
     const baseFile = display(basePath);
     for (const d of base.diagnostics) {
       // A base that cannot be read is this file's error, at its `extends`.
-      if (d.code === "DF101" && d.location?.file === baseFile) {
+      if (readFailure(d, baseFile)) {
         result.diagnostics.push({ ...d, path: ["extends"], location: doc.locate(["extends"]) ?? d.location });
       } else {
         result.diagnostics.push(d);
@@ -135,12 +174,55 @@ function showValue(v: JsonValue): string {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
+/** A count as people read it ("16,777,216"); past 10^15 only its order of magnitude. */
+function countText(n: number): string {
+  return n <= 1e15 ? n.toLocaleString("en-US") : "more than 10^15";
+}
+
+/**
+ * DF404 when the variants would be too many, or copy too large a spec too many times; computed
+ * from the lengths of the matrix lists before anything is expanded.
+ */
+function variantCount(section: VariantsSection, value: JsonObject): Diagnostic | undefined {
+  const lists = Object.values(section.matrix ?? {}).map((v) => v.length);
+  const matrix = lists.length === 0 ? 0 : lists.reduce((a, b) => a * b, 1);
+  const count = matrix + (section.include?.length ?? 0);
+  const at: SpecPath = section.matrix ? ["variants", "matrix"] : ["variants", "include"];
+  const product = lists.length > 1 ? ` (${lists.join(" × ")})` : "";
+  if (count > LIMITS.variants) {
+    const message = `these variants would be ${countText(count)} specs${product}, more than the ${LIMITS.variants} one file may expand to`;
+    return error("DF404", at, message, "split the sweep into several files or shorten the lists");
+  }
+  // Each variant copies the spec and what its settings write: one value of each matrix list, or
+  // one include's settings.
+  const size = (v: unknown) => measureValue(v, LIMITS.variantValues).values;
+  const matrixSettings = Object.values(section.matrix ?? {}).reduce(
+    (n, list) => n + Math.max(...list.map(size)),
+    0,
+  );
+  const includeSettings = Math.max(0, ...(section.include ?? []).map((inc) => size(inc.set)));
+  const values = size(value) + Math.max(matrixSettings, includeSettings);
+  if (count * values > LIMITS.variantValues) {
+    const message = `${count} variants of a spec of ${values} values would copy ${countText(count * values)} values, more than ${countText(LIMITS.variantValues)}`;
+    return error("DF404", at, message, "split the sweep into several files, or make the spec smaller");
+  }
+  return undefined;
+}
+
 /** Expands `variants` into named instances; a spec without variants is its own single instance. */
 export function expandVariants(spec: ComposedSpec): { instances: SpecInstance[]; diagnostics: Diagnostic[] } {
   const { value } = spec;
   if (!value) return { instances: [], diagnostics: [] };
   if (spec.variants === undefined)
     return { instances: [{ name: spec.name, value, locate: spec.locate }], diagnostics: [] };
+  // zod's record output drops a "__proto__" key silently; values from the readers cannot hold
+  // one, values built in code are checked here.
+  const reserved = measureValue(spec.variants).reserved;
+  if (reserved) {
+    const path = ["variants", ...reserved];
+    const d = reservedKey(path, String(reserved.at(-1)));
+    return { instances: [], diagnostics: [{ ...d, location: spec.locate(path) }] };
+  }
   const parsed = variantsSection.safeParse(spec.variants);
   if (!parsed.success) {
     const ds = issuesToDiagnostics(parsed.error.issues, spec.variants, variantsSection).map((d) => {
@@ -164,9 +246,21 @@ export function expandVariants(spec: ComposedSpec): { instances: SpecInstance[];
       );
       return undefined;
     }
+    if (p.length > LIMITS.specNesting) {
+      const message = `the path has ${p.length} segments, more than the ${LIMITS.specNesting} a spec can nest`;
+      diagnostics.push(error("DF403", at, message, "variant paths name a field of the spec"));
+      return undefined;
+    }
+    const reserved = p.find(isReservedKey);
+    if (reserved !== undefined) {
+      diagnostics.push(reservedKey(at, String(reserved)));
+      return undefined;
+    }
     patterns.set(key, p);
     return p;
   };
+  const tooMany = variantCount(parsed.data, value);
+  if (tooMany) return { instances: [], diagnostics: [{ ...tooMany, location: spec.locate(tooMany.path) }] };
   const matrix = Object.entries(parsed.data.matrix ?? {}).flatMap(([key, values]) => {
     const pattern = parse(key, ["variants", "matrix", key]);
     return pattern ? [{ key, values, pattern }] : [];

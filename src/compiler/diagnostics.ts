@@ -12,12 +12,16 @@ export interface SourceLocation {
 
 export const DIAGNOSTIC_CODES = {
   // Files and syntax
+  DF100: "internal error",
   DF101: "file cannot be read",
   DF102: "JSON syntax error",
   DF103: "unsupported construct in a TypeScript spec",
   DF104: "TypeScript type error",
   DF105: "extends cycle",
   DF106: "unsupported file kind",
+  DF107: "reserved key",
+  DF108: "spec too large or too deeply nested",
+  DF109: "not UTF-8 text",
   // Schema
   DF201: "unknown key",
   DF202: "wrong type",
@@ -50,6 +54,7 @@ export const DIAGNOSTIC_CODES = {
   DF401: "variant path does not exist",
   DF402: "duplicate variant name",
   DF403: "bad variant path",
+  DF404: "too many variants",
 } as const;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
@@ -80,6 +85,8 @@ export function warning(code: DiagnosticCode, path: SpecPath, message: string, h
 }
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** Longest key shown whole in a path: a hostile 20,000-character key would fill the terminal. */
+const KEY_CHARS = 80;
 
 /** `["stages", 2, "windowSize"]` → `stages[2].windowSize`. */
 export function formatPath(path: SpecPath): string {
@@ -88,7 +95,7 @@ export function formatPath(path: SpecPath): string {
   for (const seg of path) {
     if (typeof seg === "number") out += `[${seg}]`;
     else if (IDENTIFIER.test(seg)) out += out === "" ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(seg)}]`;
+    else out += `[${JSON.stringify(seg.length > KEY_CHARS ? `${seg.slice(0, KEY_CHARS - 1)}…` : seg)}]`;
   }
   return out;
 }

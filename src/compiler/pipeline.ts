@@ -2,9 +2,11 @@
 // defaults → semantic checks. Every stage collects diagnostics; none throws on bad input.
 import { createHash } from "node:crypto";
 import type { z } from "zod";
+import { LIMITS } from "../limits.ts";
 import { composeSpec, expandVariants, type SpecInstance } from "./compose.ts";
-import { type Diagnostic, hasErrors, type SourceLocation } from "./diagnostics.ts";
+import { type Diagnostic, error, hasErrors, type SourceLocation } from "./diagnostics.ts";
 import type { ReadOptions } from "./load/read-spec.ts";
+import { measureValue, ownValue, reservedKey } from "./reserved-keys.ts";
 import { type ResolvedSpec, resolveDefaults } from "./resolve-defaults.ts";
 import { modelSpec } from "./schema/spec.ts";
 import { issuesToDiagnostics } from "./schema-issues.ts";
@@ -33,14 +35,19 @@ export interface FrontEndResult {
   ok: boolean;
 }
 
-/** JSON with sorted keys, so equal specs hash equally whatever order their fields were written in. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+/**
+ * JSON with sorted keys, so equal specs hash equally whatever order their fields were written
+ * in. It is given resolved specs, whose depth the schema bounds; deeper input is a bug.
+ */
+export function canonicalJson(v: unknown, depth = 0): string {
+  if (depth > LIMITS.specNesting)
+    throw new Error(`canonicalJson: value nested deeper than ${LIMITS.specNesting}`);
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x, depth + 1)).join(",")}]`;
   if (typeof v === "object" && v !== null) {
     const entries = Object.entries(v)
       .filter(([, x]) => x !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x, depth + 1)}`).join(",")}}`;
   }
   return JSON.stringify(v);
 }
@@ -49,8 +56,29 @@ export function specHash(spec: ResolvedSpec): string {
   return createHash("sha256").update(canonicalJson(spec)).digest("hex").slice(0, 16);
 }
 
+/**
+ * What the readers guarantee, checked again for values built in code: bounded depth and size
+ * (zod and the checks below recurse on the value), no reserved keys.
+ */
+function shapeErrors(value: unknown): Diagnostic[] {
+  const shape = measureValue(value);
+  if (shape.reserved) return [reservedKey(shape.reserved, String(shape.reserved.at(-1)))];
+  if (shape.tooDeep) {
+    const message = `objects and arrays nest more than ${LIMITS.specNesting} levels deep here`;
+    return [error("DF108", shape.tooDeep, message, "flatten the value")];
+  }
+  if (shape.values > LIMITS.specValues) {
+    return [
+      error("DF108", [], `more than ${LIMITS.specValues} values in one spec`, "a spec needs a few hundred"),
+    ];
+  }
+  return [];
+}
+
 /** Validates one instance: schema, derived defaults, semantic checks. `spec` is set only without errors. */
 export function validateInstance(value: unknown): { spec?: ResolvedSpec; diagnostics: Diagnostic[] } {
+  const refused = shapeErrors(value);
+  if (refused.length > 0) return { diagnostics: refused };
   const parsed = modelSpec.safeParse(value);
   if (!parsed.success) {
     const diagnostics = issuesToDiagnostics(parsed.error.issues, value, modelSpec);
@@ -71,8 +99,9 @@ function checksWithoutUnknownKeys(value: unknown, issues: readonly z.core.$ZodIs
   for (const issue of issues) {
     if (issue.code !== "unrecognized_keys") continue;
     let node: unknown = copy;
-    for (const seg of issue.path) node = (node as Record<PropertyKey, unknown>)[seg];
-    for (const key of issue.keys) delete (node as Record<string, unknown>)[key];
+    for (const seg of issue.path) node = typeof seg === "symbol" ? undefined : ownValue(node, seg);
+    if (typeof node !== "object" || node === null) continue;
+    for (const key of issue.keys) if (Object.hasOwn(node, key)) delete (node as Record<string, unknown>)[key];
   }
   const again = modelSpec.safeParse(copy);
   return again.success ? semanticChecks(resolveDefaults(again.data)) : [];

@@ -2,14 +2,12 @@
 // value, what was expected and, for typos, the nearest accepted key or value.
 import type { z } from "zod";
 import { closest, type Diagnostic, error, type SpecPath } from "./diagnostics.ts";
+import { ownValue } from "./reserved-keys.ts";
 import { knownKeys } from "./schema/walk.ts";
 
 function valueAt(data: unknown, path: SpecPath): unknown {
   let d = data;
-  for (const seg of path) {
-    if (typeof d !== "object" || d === null) return undefined;
-    d = (d as Record<string | number, unknown>)[seg];
-  }
+  for (const seg of path) d = ownValue(d, seg);
   return d;
 }
 

@@ -1,5 +1,6 @@
 // Paths used by variants: "depth", "attention.mode", "stages[2].windowSize", "stages[*].depth".
 import { formatPath } from "./diagnostics.ts";
+import { isReservedKey, ownValue } from "./reserved-keys.ts";
 import type { JsonValue } from "./schema/spec.ts";
 
 export type PatternSegment = string | number | "*";
@@ -39,7 +40,8 @@ function isObject(v: unknown): v is Record<string, JsonValue> {
 /**
  * Sets `value` at every place `pattern` matches inside `root` (mutating it) and returns the
  * concrete paths written, or an error naming the first segment that does not exist.
- * Missing object keys are created; missing array elements are an error.
+ * Missing object keys are created; missing array elements are an error. Only own properties
+ * are followed and reserved keys are refused, so no pattern reaches a prototype.
  */
 export function setAtPattern(
   root: Record<string, JsonValue>,
@@ -81,13 +83,14 @@ export function setAtPattern(
       return walk(node[seg], i + 1, [...at, seg]);
     }
     if (seg === undefined || !isObject(node)) return `${formatPath(at)} is not an object`;
+    if (isReservedKey(seg)) return `${JSON.stringify(seg)} reaches JavaScript's object prototypes`;
     if (last) {
       node[seg] = structuredClone(value);
       written.push([...at, seg]);
       return undefined;
     }
-    if (node[seg] === undefined) node[seg] = {};
-    return walk(node[seg], i + 1, [...at, seg]);
+    if (!Object.hasOwn(node, seg)) node[seg] = {};
+    return walk(ownValue(node, seg) as Json, i + 1, [...at, seg]);
   };
   const e = walk(root, 0, []);
   if (!e) return { written };

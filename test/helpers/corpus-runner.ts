@@ -1,8 +1,10 @@
 // The child side of test/helpers/corpus.ts: runs the CLI's `main` on each case in turn from
 // argv's case list, capturing everything the case writes (its Io and any direct writes to the
-// process streams), and reports each case's exit code, output, time and peak RSS over IPC.
+// process streams), and reports each case's exit code, output, time, peak RSS and any change it
+// made to the built-in prototypes (a hostile input must never reach them) over IPC.
 import { readFileSync } from "node:fs";
 import { main } from "../../src/cli.ts";
+import { builtinsSnapshot, changedBuiltins } from "./builtins.ts";
 
 const [listPath = "", firstArg = "0", capArg = "1536"] = process.argv.slice(2);
 const cases = JSON.parse(readFileSync(listPath, "utf8")) as string[][];
@@ -17,6 +19,7 @@ const capture = (chunk: string | Uint8Array): boolean => {
   return true;
 };
 
+let builtins = builtinsSnapshot();
 for (let i = Number(firstArg); i < cases.length; i++) {
   await send({ start: i });
   captured = "";
@@ -38,7 +41,10 @@ for (let i = Number(firstArg); i < cases.length; i++) {
     process.stderr.write = realErr;
   }
   const rssMiB = process.resourceUsage().maxRSS / 1024;
-  await send({ done: i, exit, output: captured, ms: performance.now() - t0, rssMiB });
+  const now = builtinsSnapshot();
+  const changed = changedBuiltins(builtins, now);
+  builtins = now; // each change is blamed once, on the case that made it
+  await send({ done: i, exit, output: captured, ms: performance.now() - t0, rssMiB, changed });
   if (rssMiB > cap) break;
 }
 process.exit(0);

@@ -27,6 +27,8 @@ export interface CorpusResult {
   ms: number;
   /** The child's peak RSS after the case, MiB. */
   rssMiB: number;
+  /** Built-in prototypes and constructors the case changed (see builtins.ts); empty when none. */
+  changed?: string[];
 }
 
 export interface CorpusOptions {
@@ -40,7 +42,9 @@ export interface CorpusOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-type Message = { start: number } | { done: number; exit: number; output: string; ms: number; rssMiB: number };
+type Message =
+  | { start: number }
+  | { done: number; exit: number; output: string; ms: number; rssMiB: number; changed: string[] };
 
 const RUNNER = resolve(import.meta.dirname, "corpus-runner.ts");
 
@@ -111,7 +115,14 @@ export async function runCorpus(
         inCase = false;
         const c = cases[m.done];
         if (c)
-          results.push({ name: c.name, exit: m.exit, output: m.output + stray, ms: m.ms, rssMiB: m.rssMiB });
+          results.push({
+            name: c.name,
+            exit: m.exit,
+            output: m.output + stray,
+            ms: m.ms,
+            rssMiB: m.rssMiB,
+            changed: m.changed,
+          });
         current = m.done + 1;
       });
       // The runner exits after the last case, or after a case that took its RSS over the cap (a
@@ -144,6 +155,7 @@ export function corpusFailures(
     const said = r.output.trim().split("\n").slice(-3).join(" | ");
     if (r.exit !== c.exit) problems.push(`${c.name}: exit ${r.exit}, expected ${c.exit} (${said})`);
     if (STACK_LINE.test(r.output)) problems.push(`${c.name}: printed a stack trace (${said})`);
+    for (const what of r.changed ?? []) problems.push(`${c.name}: changed the built-in ${what}`);
     if (r.rssMiB > cap)
       problems.push(`${c.name}: peak RSS ${r.rssMiB.toFixed(0)} MiB over the ${cap} MiB cap`);
     for (const e of c.expect) {

@@ -1,45 +1,82 @@
 // JSON specs are parsed with jsonc-parser, which keeps offsets, so every error can name
-// file:line:column. Comments are rejected: a spec is plain JSON that any tool can read.
-import { readFileSync } from "node:fs";
+// file:line:column. Comments are rejected: a spec is plain JSON that any tool can read. The
+// text is checked for depth before parsing (see source-text.ts), and evaluation refuses keys
+// that reach prototypes, duplicate keys, numbers too large for a double and oversized values.
 import { type Node, type ParseError, parseTree, printParseErrorCode } from "jsonc-parser";
-import { error, type SourceLocation } from "../diagnostics.ts";
+import { LIMITS } from "../../limits.ts";
+import { type Diagnostic, error, type SourceLocation, type SpecPath } from "../diagnostics.ts";
+import { isReservedKey, reservedKey } from "../reserved-keys.ts";
 import { LocationTable, type SpecDocument } from "./document.ts";
+import { type LineIndex, ReadBudget, readSpecText, tooDeep, tooDeepAt } from "./source-text.ts";
 
-export function lineColumn(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
+/** Builds a spec value from jsonc-parser's tree, recording locations and refusing what JSON allows but specs must not. */
+class JsonEvaluator {
+  readonly table = new LocationTable();
+  readonly diagnostics: Diagnostic[] = [];
+  private values = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly text: string,
+    private readonly lines: LineIndex,
+  ) {}
+
+  at(offset: number): SourceLocation {
+    return { file: this.file, ...this.lines.at(offset) };
   }
-  return { line, column: offset - lineStart + 1 };
+
+  private report(d: Diagnostic, offset: number): undefined {
+    this.diagnostics.push({ ...d, location: this.at(offset) });
+    return undefined;
+  }
+
+  /** Depth is bounded by the scan before parsing, so this recursion is too. */
+  evaluate(node: Node, path: SpecPath): unknown {
+    const where = node.parent?.type === "property" ? node.parent.offset : node.offset;
+    this.table.set(path, this.at(where));
+    if (++this.values === LIMITS.specValues + 1) {
+      const message = `more than ${LIMITS.specValues} values in one spec file`;
+      return this.report(error("DF108", path, message, "a spec needs a few hundred"), where);
+    }
+    if (node.type === "array")
+      return (node.children ?? []).map((child, i) => this.evaluate(child, [...path, i]));
+    if (node.type === "object") return this.object(node, path);
+    if (node.type === "number" && !Number.isFinite(node.value)) {
+      const written = this.text.slice(node.offset, node.offset + Math.min(node.length, 40));
+      const message = `the number ${written} is too large for a 64-bit float`;
+      return this.report(error("DF203", path, message, "write a number within ±1.7e308"), node.offset);
+    }
+    return node.value;
+  }
+
+  private object(node: Node, path: SpecPath): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    const first = new Map<string, number>();
+    for (const prop of node.children ?? []) {
+      const [keyNode, valueNode] = prop.children ?? [];
+      if (!keyNode || !valueNode) continue;
+      const key = String(keyNode.value);
+      if (isReservedKey(key)) {
+        this.report(reservedKey([...path, key], key), prop.offset);
+        continue;
+      }
+      const seen = first.get(key);
+      if (seen !== undefined) {
+        const message = `duplicate key ${JSON.stringify(key)} (first written at line ${this.lines.at(seen).line})`;
+        this.report(error("DF102", [...path, key], message, "remove one of them"), prop.offset);
+        continue;
+      }
+      first.set(key, prop.offset);
+      out[key] = this.evaluate(valueNode, [...path, key]);
+    }
+    return out;
+  }
 }
 
-function evaluate(
-  node: Node,
-  path: (string | number)[],
-  table: LocationTable,
-  at: (o: number) => SourceLocation,
-): unknown {
-  table.set(path, at(node.parent?.type === "property" ? node.parent.offset : node.offset));
-  switch (node.type) {
-    case "object": {
-      const out: Record<string, unknown> = {};
-      for (const prop of node.children ?? []) {
-        const [keyNode, valueNode] = prop.children ?? [];
-        if (!keyNode || !valueNode) continue;
-        const key = String(keyNode.value);
-        out[key] = evaluate(valueNode, [...path, key], table, at);
-      }
-      return out;
-    }
-    case "array":
-      return (node.children ?? []).map((child, i) => evaluate(child, [...path, i], table, at));
-    default:
-      return node.value;
-  }
+/** Whether the sticky `re` matches `text` at `offset` (without copying the rest of the text). */
+function matchesAt(re: RegExp, text: string, offset: number): boolean {
+  re.lastIndex = offset;
+  return re.test(text);
 }
 
 /** The last non-blank character before `offset`, and where it is. */
@@ -54,7 +91,7 @@ function explain(text: string, e: ParseError): { message: string; hint?: string;
   const code = printParseErrorCode(e.error);
   const here = text[e.offset] ?? "";
   const prev = previousToken(text, e.offset);
-  const atEnd = text.slice(e.offset).trim() === "";
+  const atEnd = !matchesAt(/\s*\S/y, text, e.offset);
   switch (code) {
     case "InvalidCommentToken":
       return {
@@ -68,7 +105,7 @@ function explain(text: string, e: ParseError): { message: string; hint?: string;
         : { message: `unexpected character ${JSON.stringify(here)}`, offset: e.offset };
     case "PropertyNameExpected":
     case "ValueExpected":
-      if (prev.ch === "," && /^[}\]]/.test(text.slice(e.offset).trimStart())) {
+      if (prev.ch === "," && matchesAt(/\s*[}\]]/y, text, e.offset)) {
         return {
           message: "trailing comma is not allowed in JSON",
           hint: "remove the comma",
@@ -101,47 +138,37 @@ function explain(text: string, e: ParseError): { message: string; hint?: string;
   }
 }
 
-export function parseJsonSpec(file: string, text: string): SpecDocument {
-  const table = new LocationTable();
-  const at = (offset: number): SourceLocation => ({ file, ...lineColumn(text, offset) });
+export function parseJsonSpec(file: string, text: string, lines: LineIndex): SpecDocument {
+  const deep = tooDeepAt(text, LIMITS.specNesting);
+  if (deep !== undefined) return failed(file, [tooDeep(file, lines, deep, LIMITS.specNesting)]);
+  const evaluator = new JsonEvaluator(file, text, lines);
   const errors: ParseError[] = [];
   const root = parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
   if (text.trim() === "") errors.push({ error: 4 /* ValueExpected */, offset: 0, length: 0 });
   // One error per line: the parser's follow-up errors on the same line are consequences of the first.
   const seenLines = new Set<number>();
-  const diagnostics = [];
+  const diagnostics: Diagnostic[] = [];
   for (const e of errors) {
+    if (diagnostics.length === LIMITS.syntaxErrors) break;
     const x = explain(text, e);
-    const location = at(Math.max(0, x.offset));
+    const location = evaluator.at(Math.max(0, x.offset));
     if (seenLines.has(location.line)) continue;
     seenLines.add(location.line);
     diagnostics.push({ ...error("DF102", [], x.message, x.hint), location });
   }
-  const value = root && diagnostics.length === 0 ? evaluate(root, [], table, at) : undefined;
-  return { file, value, locate: table.locate, diagnostics };
+  if (!root || diagnostics.length > 0) return failed(file, diagnostics);
+  const value = evaluator.evaluate(root, []);
+  if (evaluator.diagnostics.length > 0) return failed(file, evaluator.diagnostics);
+  return { file, value, locate: evaluator.table.locate, diagnostics: [] };
 }
 
-export function readJsonSpec(file: string): SpecDocument {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    return unreadable(file, e);
-  }
-  return parseJsonSpec(file, text);
+export function readJsonSpec(file: string, budget: ReadBudget = new ReadBudget()): SpecDocument {
+  const source = readSpecText(file, budget);
+  if ("diagnostics" in source) return failed(file, source.diagnostics);
+  return parseJsonSpec(file, source.text, source.lines);
 }
 
-export function unreadable(file: string, e: unknown): SpecDocument {
-  const reason = e instanceof Error ? e.message : String(e);
-  return {
-    file,
-    value: undefined,
-    locate: () => undefined,
-    diagnostics: [
-      {
-        ...error("DF101", [], `cannot read ${file}: ${reason}`, "check the path"),
-        location: { file, line: 1, column: 1 },
-      },
-    ],
-  };
+/** A document that could not be read or evaluated: no value, only why. */
+export function failed(file: string, diagnostics: Diagnostic[]): SpecDocument {
+  return { file, value: undefined, locate: () => undefined, diagnostics };
 }

@@ -1,29 +1,32 @@
 // TypeScript specs are read statically with ts-morph and never executed: the evaluator accepts
 // only the literal subset of TypeScript (objects, arrays, spreads, consts, imports of other
 // specs), so compiling a spec cannot run code, and every rejected construct is reported at its
-// line and column. Type errors come from one ts-morph Project shared by the whole process.
-import { readFileSync } from "node:fs";
+// line and column. Every bound a JSON spec has holds here too: file size and count (through the
+// shared ReadBudget), syntax depth (ts-syntax.ts), value depth and size (ts-tree.ts), reserved
+// keys. Type errors come from one ts-morph Project shared by the whole process (ts-project.ts),
+// checked once the spec and its imports have been read.
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ImportDeclaration, SourceFile } from "ts-morph";
-import { Node, Project, ts, VariableDeclarationKind } from "ts-morph";
+import { Node, VariableDeclarationKind } from "ts-morph";
+import { LIMITS } from "../../limits.ts";
 import { type Diagnostic, error, type SourceLocation, type SpecPath } from "../diagnostics.ts";
+import { isReservedKey, reservedKey } from "../reserved-keys.ts";
 import { LocationTable, type SpecDocument } from "./document.ts";
-import { readJsonSpec, unreadable } from "./json-document.ts";
+import { failed, readJsonSpec } from "./json-document.ts";
+import { ReadBudget, readFailure, readSpecText } from "./source-text.ts";
+import { beginSpec, checkTypes, sourceFile } from "./ts-project.ts";
+import { isTypeOnly, literalValue, syntaxTooDeep } from "./ts-syntax.ts";
+import { arrayTree, depthOf, leaf, objectTree, settle, type Tree, treeOf, valuesOf } from "./ts-tree.ts";
 
 const HINT =
   "specs are read statically: use literals, arrays, objects, spreads, as const and imports of other specs";
-
-/** An evaluated value that remembers where each of its parts was written. */
-type Tree =
-  | { at: SourceLocation; kind: "leaf"; value: string | number | boolean | null }
-  | { at: SourceLocation; kind: "object"; entries: Map<string, Tree> }
-  | { at: SourceLocation; kind: "array"; items: Tree[] };
 
 /** What a spec module offers its importers: its document (the default export) and exported consts. */
 interface Module {
   doc: SpecDocument;
   exports: Map<string, Tree | undefined>;
+  /** What the type check of a .ts module needs, once every module is read. */
+  check?: { sf: SourceFile; table: LocationTable; value: unknown };
 }
 
 /** A name bound by an import: "default" or the name of an exported const of `specifier`. */
@@ -31,32 +34,51 @@ type Imported = { decl: ImportDeclaration; specifier: string; name: string };
 
 /** State shared by the modules read for one `readTsSpec` call. */
 interface Session {
-  typecheck: boolean;
   /** Files being read, outermost first, to detect import cycles. */
   stack: readonly string[];
   modules: Map<string, Module>;
+  budget: ReadBudget;
+  /**
+   * evaluate() calls in progress in every module (what bounds the evaluator's recursion), and
+   * whether a limit was hit: after one, evaluation stops instead of reporting its consequences.
+   */
+  nesting: { depth: number; exceeded: boolean };
 }
 
-export function readTsSpec(file: string, options: { typecheck?: boolean } = {}): SpecDocument {
-  const typecheck = options.typecheck ?? true;
-  if (typecheck) {
-    refreshFromDisk();
-    addSiblings(dirname(resolve(file)));
+export interface TsReadOptions {
+  typecheck?: boolean;
+  budget?: ReadBudget;
+}
+
+/** Codes after which a type check would only meet the same problem (a missing import it reports itself). */
+const NOT_CHECKABLE = new Set(["DF108", "DF109"]);
+
+export function readTsSpec(file: string, options: TsReadOptions = {}): SpecDocument {
+  const session: Session = {
+    stack: [],
+    modules: new Map(),
+    budget: options.budget ?? new ReadBudget(),
+    nesting: { depth: 0, exceeded: false },
+  };
+  beginSpec();
+  const root = readModule(file, session);
+  let diagnostics = root.doc.diagnostics;
+  if ((options.typecheck ?? true) && !diagnostics.some((d) => NOT_CHECKABLE.has(d.code))) {
+    const modules = [root, ...session.modules.values()];
+    const checks = modules.flatMap((m) => (m.check ? [{ file: m.doc.file, ...m.check }] : []));
+    diagnostics = [...diagnostics, ...checkTypes(file, checks)];
   }
-  const doc = readModule(file, { typecheck, stack: [], modules: new Map() }).doc;
   // A module imported along several paths (or names) reports its diagnostics once.
-  return { ...doc, diagnostics: [...new Map(doc.diagnostics.map((d) => [JSON.stringify(d), d])).values()] };
+  return { ...root.doc, diagnostics: [...new Map(diagnostics.map((d) => [JSON.stringify(d), d])).values()] };
 }
 
 function readModule(file: string, session: Session): Module {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    return { doc: unreadable(file, e), exports: new Map() };
-  }
+  const source = readSpecText(file, session.budget);
+  if ("diagnostics" in source) return { doc: failed(file, source.diagnostics), exports: new Map() };
+  const deep = syntaxTooDeep(file, source.text, source.lines);
+  if (deep) return { doc: failed(file, [deep]), exports: new Map() };
   const stack = [...session.stack, file];
-  return new ModuleReader(file, sourceFile(resolve(file), text), { ...session, stack }).read();
+  return new ModuleReader(file, sourceFile(resolve(file), source.text), { ...session, stack }).read();
 }
 
 class ModuleReader {
@@ -97,19 +119,36 @@ class ModuleReader {
       const message = "a TypeScript spec needs `export default defineSpec({ ... })`";
       this.report({ file: this.file, line: 1, column: 1 }, [], message, HINT);
     }
-    if (this.session.typecheck) this.diagnostics.push(...typeErrors(this.file, this.sf));
     // A spec with an unsupported construct has no value: a partial one would only add noise.
     if (this.failed) tree = undefined;
     const table = new LocationTable();
     const value = tree && settle(tree, [], table);
-    const diagnostics = this.diagnostics.map((d) =>
-      d.code === "DF104" ? placeTypeError(d, table, value) : d,
-    );
-    const doc = { file: this.file, value, locate: table.locate, diagnostics };
-    return { doc, exports: new Map(exported.map((name) => [name, this.bound.get(name)])) };
+    const doc = { file: this.file, value, locate: table.locate, diagnostics: this.diagnostics };
+    const exports = new Map(exported.map((name) => [name, this.bound.get(name)]));
+    return { doc, exports, check: { sf: this.sf, table, value } };
   }
 
+  /** Evaluates `node`, counting the nesting of evaluations across consts and imported modules. */
   private evaluate(node: Node, path: SpecPath): Tree | undefined {
+    const nesting = this.session.nesting;
+    if (nesting.exceeded) {
+      this.failed = true;
+      return undefined;
+    }
+    if (nesting.depth >= LIMITS.tsSyntaxDepth) {
+      const message = `expressions, consts and imports nest more than ${LIMITS.tsSyntaxDepth} levels deep here`;
+      this.refuse(error("DF108", path, message, "refer to fewer consts in a chain"), node);
+      return undefined;
+    }
+    nesting.depth++;
+    try {
+      return this.evaluateNode(node, path);
+    } finally {
+      nesting.depth--;
+    }
+  }
+
+  private evaluateNode(node: Node, path: SpecPath): Tree | undefined {
     const at = this.at(node);
     // Parentheses and type assertions (`as const`, `satisfies T`, `<T>x`) do not change the value.
     if (Node.isAsExpression(node) || Node.isSatisfiesExpression(node) || Node.isTypeAssertion(node)) {
@@ -117,7 +156,16 @@ class ModuleReader {
     }
     if (Node.isParenthesizedExpression(node)) return this.evaluate(node.getExpression(), path);
     const literal = literalValue(node);
-    if (literal !== undefined) return { at, kind: "leaf", value: literal };
+    if (typeof literal === "number" && !Number.isFinite(literal)) {
+      const message = `the number ${snippet(node)} is too large for a 64-bit float`;
+      this.failed = true;
+      this.diagnostics.push({
+        ...error("DF203", path, message, "write a number within ±1.7e308"),
+        location: at,
+      });
+      return undefined;
+    }
+    if (literal !== undefined) return leaf(at, literal);
     if (Node.isObjectLiteralExpression(node)) return this.object(node.getProperties(), at, path);
     if (Node.isArrayLiteralExpression(node)) return this.array(node.getElements(), at, path);
     if (Node.isIdentifier(node)) return this.identifier(node, path);
@@ -141,7 +189,7 @@ class ModuleReader {
     return this.unsupported(node, path);
   }
 
-  private object(props: Node[], at: SourceLocation, path: SpecPath): Tree {
+  private object(props: Node[], at: SourceLocation, path: SpecPath): Tree | undefined {
     const entries = new Map<string, Tree>();
     for (const prop of props) {
       if (Node.isSpreadAssignment(prop)) {
@@ -158,31 +206,74 @@ class ModuleReader {
         else if (Node.isStringLiteral(name) || Node.isNumericLiteral(name)) {
           key = String(name.getLiteralValue());
         } else this.unsupported(name, path);
+        if (key !== undefined && isReservedKey(key)) {
+          this.refuse(reservedKey([...path, key], key), prop);
+          continue;
+        }
         const init = prop.getInitializer();
         if (key !== undefined && init) value = this.evaluate(init, [...path, key]);
       } else if (Node.isShorthandPropertyAssignment(prop) && !prop.hasObjectAssignmentInitializer()) {
         key = prop.getName();
+        if (isReservedKey(key)) {
+          this.refuse(reservedKey([...path, key], key), prop);
+          continue;
+        }
         value = this.identifier(prop.getNameNode(), [...path, key]);
       } else this.unsupported(prop, path);
       // Re-setting a key keeps its first position, as in JavaScript.
       if (key !== undefined && value) entries.set(key, { ...value, at: this.at(prop) });
     }
-    return { at, kind: "object", entries };
+    return this.bounded(objectTree(at, entries), path);
   }
 
-  private array(elements: Node[], at: SourceLocation, path: SpecPath): Tree {
+  private array(elements: Node[], at: SourceLocation, path: SpecPath): Tree | undefined {
     const items: Tree[] = [];
+    // Spreads copy items, so the count is checked as they come, not only at the end.
+    let values = 1;
+    const add = (t: Tree, node: Node): boolean => {
+      values += valuesOf(t);
+      if (values > LIMITS.specValues) return this.refuseTooMany(node, path);
+      items.push(t);
+      return true;
+    };
     for (const el of elements) {
       if (Node.isSpreadElement(el)) {
         const spread = this.evaluate(el.getExpression(), path);
-        if (spread?.kind === "array") items.push(...spread.items);
-        else if (spread) this.unsupported(el, path, "spread of a non-array");
+        if (spread?.kind === "array") {
+          for (const item of spread.items) if (!add(item, el)) return undefined;
+        } else if (spread) this.unsupported(el, path, "spread of a non-array");
       } else {
         const value = this.evaluate(el, [...path, items.length]);
-        if (value) items.push({ ...value, at: this.at(el) });
+        if (value && !add({ ...value, at: this.at(el) }, el)) return undefined;
       }
     }
-    return { at, kind: "array", items };
+    return this.bounded(arrayTree(at, items), path);
+  }
+
+  /** `tree`, or undefined (reported) when it nests too deeply or holds too many values. */
+  private bounded(tree: Tree, path: SpecPath): Tree | undefined {
+    let d: Diagnostic | undefined;
+    if (depthOf(tree) > LIMITS.specNesting) {
+      const message = `objects and arrays nest more than ${LIMITS.specNesting} levels deep here`;
+      d = error("DF108", path, message, "flatten the value");
+    } else if (valuesOf(tree) > LIMITS.specValues) d = tooManyValues(path);
+    if (!d) return tree;
+    this.failed = true;
+    this.session.nesting.exceeded = true;
+    this.diagnostics.push({ ...d, location: tree.at });
+    return undefined;
+  }
+
+  private refuseTooMany(node: Node, path: SpecPath): false {
+    this.refuse(tooManyValues(path), node);
+    return false;
+  }
+
+  /** Reports `d` at `node`; a DF108 (a limit) stops the evaluation of the whole spec. */
+  private refuse(d: Diagnostic, node: Node): void {
+    this.failed = true;
+    if (d.code === "DF108") this.session.nesting.exceeded = true;
+    this.diagnostics.push({ ...d, location: this.at(node) });
   }
 
   private identifier(node: Node, path: SpecPath): Tree | undefined {
@@ -206,6 +297,10 @@ class ModuleReader {
   }
 
   private member(node: Node, objectNode: Node, key: string | number, path: SpecPath): Tree | undefined {
+    if (isReservedKey(key)) {
+      this.refuse(reservedKey(path, String(key)), node);
+      return undefined;
+    }
     const obj = this.evaluate(objectNode, path);
     if (!obj) return undefined;
     let found: Tree | undefined;
@@ -256,23 +351,22 @@ class ModuleReader {
     }
     let mod = modules.get(abs);
     if (!mod) {
-      mod = json ? { doc: readJsonSpec(file), exports: new Map() } : readModule(file, this.session);
+      mod = json
+        ? { doc: readJsonSpec(file, this.session.budget), exports: new Map() }
+        : readModule(file, this.session);
       modules.set(abs, mod);
     }
     if (mod.doc.value === undefined) this.failed = true;
     for (const d of mod.doc.diagnostics) {
       // A missing import is reported where it is imported, not in a file that does not exist.
-      const missing = d.code === "DF101" && d.location?.file === file;
-      this.diagnostics.push(missing ? { ...d, location: this.at(decl) } : d);
+      this.diagnostics.push(readFailure(d, file) ? { ...d, location: this.at(decl) } : d);
     }
     return mod;
   }
 
   private unsupported(node: Node, path: SpecPath, reason?: string): undefined {
-    const text = node.getText().replace(/\s+/g, " ");
-    const snippet = text.length > 60 ? `${text.slice(0, 59)}…` : text;
     const why = reason ? ` (${reason})` : "";
-    const message = `unsupported construct in a TypeScript spec: ${node.getKindName()} \`${snippet}\`${why}`;
+    const message = `unsupported construct in a TypeScript spec: ${node.getKindName()} \`${snippet(node)}\`${why}`;
     this.report(this.at(node), path, message, HINT);
     return undefined;
   }
@@ -287,132 +381,13 @@ class ModuleReader {
   }
 }
 
-/** The value of a literal (`-` on a number included), or undefined when the node is not one. */
-function literalValue(node: Node): string | number | boolean | null | undefined {
-  if (Node.isStringLiteral(node) || Node.isNoSubstitutionTemplateLiteral(node)) return node.getLiteralValue();
-  if (Node.isNumericLiteral(node) || Node.isTrueLiteral(node) || Node.isFalseLiteral(node)) {
-    return node.getLiteralValue();
-  }
-  if (Node.isNullLiteral(node)) return null;
-  if (Node.isPrefixUnaryExpression(node) && node.getOperatorToken() === ts.SyntaxKind.MinusToken) {
-    const operand = node.getOperand();
-    if (Node.isNumericLiteral(operand)) return -operand.getLiteralValue();
-  }
-  return undefined;
+/** The node's text on one line, shortened for a message. */
+function snippet(node: Node): string {
+  const text = node.getText().slice(0, 200).replace(/\s+/g, " ");
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
 }
 
-const isTypeOnly = (st: Node): boolean =>
-  Node.isTypeAliasDeclaration(st) ||
-  Node.isInterfaceDeclaration(st) ||
-  (Node.isExportDeclaration(st) && st.isTypeOnly());
-
-/** Writes every location of `tree` into `table` and returns its plain value. */
-function settle(tree: Tree, path: SpecPath, table: LocationTable): unknown {
-  table.set(path, tree.at);
-  if (tree.kind === "leaf") return tree.value;
-  if (tree.kind === "array") return tree.items.map((item, i) => settle(item, [...path, i], table));
-  // fromEntries defines own properties, so a "__proto__" key stays data.
-  return Object.fromEntries([...tree.entries].map(([k, v]) => [k, settle(v, [...path, k], table)]));
-}
-
-/** The tree of an imported document's value, keeping the locations its reader recorded. */
-function treeOf(doc: SpecDocument, value: unknown, path: SpecPath): Tree | undefined {
-  const at = doc.locate(path) ?? { file: doc.file, line: 1, column: 1 };
-  if (value === undefined) return undefined; // the document failed and reported why
-  if (Array.isArray(value)) {
-    return { at, kind: "array", items: value.flatMap((v, i) => treeOf(doc, v, [...path, i]) ?? []) };
-  }
-  // Documents hold JSON values: anything but an array or object is a string, number, boolean or null.
-  if (typeof value !== "object" || value === null) {
-    return { at, kind: "leaf", value: value as string | number | boolean | null };
-  }
-  const entries = Object.entries(value).flatMap(([k, v]) => {
-    const child = treeOf(doc, v, [...path, k]);
-    return child ? [[k, child] as const] : [];
-  });
-  return { at, kind: "object", entries: new Map(entries) };
-}
-
-// --- Type checking ---------------------------------------------------------------------------
-
-/** `import { defineSpec } from "diffit"` resolves to this package wherever the spec lives. */
-const DIFFIT_ENTRY = fileURLToPath(new URL("../../index.ts", import.meta.url));
-
-// One Project per process: the program (and the schema types behind defineSpec) is built once
-// and reused while no file changes, which is what makes checking many specs fast.
-let project: Project | undefined;
-
-function sharedProject(): Project {
-  project ??= new Project({
-    skipAddingFilesFromTsConfig: true,
-    compilerOptions: {
-      strict: true,
-      target: ts.ScriptTarget.ES2022,
-      lib: ["lib.es2022.d.ts"],
-      types: [],
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      allowImportingTsExtensions: true,
-      resolveJsonModule: true,
-      noEmit: true,
-      skipLibCheck: true,
-      paths: { diffit: [DIFFIT_ENTRY] },
-    },
-  });
-  return project;
-}
-
-/** The project's copy of a spec, replaced only when its text changed (keeping the program). */
-function sourceFile(abs: string, text: string): SourceFile {
-  const existing = sharedProject().getSourceFile(abs);
-  if (existing?.getFullText() === text) return existing;
-  return sharedProject().createSourceFile(abs, text, { overwrite: true });
-}
-
-/**
- * Files the program read from disk (specs, this package's sources) are re-read when they
- * changed since the last check; an unchanged file keeps the program (~10 ms for the check).
- */
-function refreshFromDisk(): void {
-  const p = sharedProject();
-  for (const file of p.getProgram().compilerObject.getSourceFiles()) {
-    if (file.fileName.includes("/node_modules/")) continue;
-    p.getSourceFile(file.fileName)?.refreshFromFileSystemSync();
-  }
-}
-
-const seenDirectories = new Set<string>();
-
-/**
- * Each new program gets a new checker, which spends ~300 ms on the schema types behind
- * defineSpec. Adding a directory's .ts files with its first spec (parsed, not checked) lets one
- * program serve the whole directory, so its other specs check in a few milliseconds.
- */
-function addSiblings(dir: string): void {
-  if (seenDirectories.has(dir)) return;
-  seenDirectories.add(dir);
-  sharedProject().addSourceFilesAtPaths([join(dir, "*.ts"), `!${join(dir, "*.d.ts")}`]);
-}
-
-/** Gives a checker error the spec path written at its position, and the value found there. */
-function placeTypeError(d: Diagnostic, table: LocationTable, value: unknown): Diagnostic {
-  const path = d.location ? table.pathAt(d.location) : undefined;
-  if (!path || path.length === 0) return d;
-  let v: unknown = value;
-  for (const seg of path)
-    v = typeof v === "object" && v !== null ? (v as Record<string | number, unknown>)[seg] : undefined;
-  const got = v !== undefined && (typeof v !== "object" || v === null) ? ` (got ${JSON.stringify(v)})` : "";
-  return { ...d, path, message: `${d.message}${got}` };
-}
-
-function typeErrors(file: string, sf: SourceFile): Diagnostic[] {
-  return sf
-    .getPreEmitDiagnostics()
-    .map((d) => d.compilerObject)
-    .filter((d) => d.file !== undefined && d.file.fileName === sf.getFilePath())
-    .map((d) => {
-      const { line, character } = ts.getLineAndCharacterOfPosition(sf.compilerNode, d.start ?? 0);
-      const message = `${ts.flattenDiagnosticMessageText(d.messageText, "\n")} (TS${d.code})`;
-      return { ...error("DF104", [], message), location: { file, line: line + 1, column: character + 1 } };
-    });
+function tooManyValues(path: SpecPath): Diagnostic {
+  const message = `more than ${LIMITS.specValues} values here once consts and spreads are written out`;
+  return error("DF108", path, message, "a spec needs a few hundred; reference large consts fewer times");
 }

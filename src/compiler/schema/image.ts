@@ -1,6 +1,7 @@
 // The U-shaped image-space DiffiT [P §3.2, Fig 4, S.H.1, S.I.1].
 import { z } from "zod";
-import { positiveInt, probability } from "./fields.ts";
+import { LIMITS } from "../../limits.ts";
+import { probability, size } from "./fields.ts";
 import {
   attentionSection,
   conditioningSection,
@@ -13,11 +14,16 @@ import {
 
 export const imageStage = z
   .strictObject({
-    channels: positiveInt().describe("Feature maps at this resolution."),
-    depth: positiveInt().describe("DiffiT ResBlocks at this resolution (L in the paper)."),
-    windowSize: positiveInt().describe("Local attention window (paper: 4 for CIFAR, 8 for FFHQ)."),
-    heads: positiveInt().default(4).describe("Attention heads (unstated in the paper; [Om]: 4)."),
-    mlpRatio: z.number().positive().default(4).describe("MLP hidden width / channels (unstated; [Om]: 4)."),
+    channels: size("width").describe("Feature maps at this resolution."),
+    depth: size("stageDepth").describe("DiffiT ResBlocks at this resolution (L in the paper)."),
+    windowSize: size("window").describe("Local attention window (paper: 4 for CIFAR, 8 for FFHQ)."),
+    heads: size("heads").default(4).describe("Attention heads (unstated in the paper; [Om]: 4)."),
+    mlpRatio: z
+      .number()
+      .positive()
+      .max(LIMITS.mlpRatio)
+      .default(4)
+      .describe("MLP hidden width / channels (unstated; [Om]: 4)."),
   })
   .describe("One resolution level; each stage after the first halves the resolution.");
 
@@ -28,14 +34,14 @@ export const imageFamily = z
     description: z.string().optional().describe("Free text."),
     input: z
       .strictObject({
-        size: positiveInt().describe("Height and width of the (square) images."),
-        channels: positiveInt().default(3).describe("Image channels."),
+        size: size("inputSize").describe("Height and width of the (square) images."),
+        channels: size("inputChannels").default(3).describe("Image channels."),
       })
       .describe("Image size and channels; the network outputs the same shape."),
     tokenizer: z
       .strictObject({
         kind: z.enum(["conv3x3"]).default("conv3x3").describe("Conv3×3 as in every reimplementation (§2)."),
-        channels: positiveInt()
+        channels: size("width")
           .optional()
           .describe("Output channels; defaults to the first stage's channels."),
       })
@@ -44,6 +50,7 @@ export const imageFamily = z
     stages: z
       .array(imageStage)
       .min(1)
+      .max(LIMITS.stages)
       .describe("Encoder stages from the highest resolution down; the last is the bottleneck."),
     downsampler: z
       .enum(["conv", "avgpool"])
@@ -67,7 +74,7 @@ export const imageFamily = z
       .enum(["gn-silu-conv", "conv"])
       .default("gn-silu-conv")
       .describe("Output head: GroupNorm, SiLU, Conv3×3 (Fig 4, [Fed]) or Conv3×3 only ([Om])."),
-    groupNormGroups: positiveInt().default(8).describe("GroupNorm groups (unstated; [Om]: 8)."),
+    groupNormGroups: size("width").default(8).describe("GroupNorm groups (unstated; [Om]: 8)."),
     dropout: probability()
       .default(0)
       .describe("Dropout on the residual branches (EDM: 0.13 CIFAR, 0.05 FFHQ)."),
@@ -75,7 +82,7 @@ export const imageFamily = z
     attention: attentionSection.prefault({}),
     time: timeSection({ sinusoidDim: 512, layout: "sin-cos" })
       .extend({
-        tokenDim: positiveInt().default(512).describe("Width of the time token x_t (T3: 512)."),
+        tokenDim: size("width").default(512).describe("Width of the time token x_t (T3: 512)."),
       })
       .describe("Time (noise level) embedding and the time token.")
       .prefault({}),

@@ -1,6 +1,7 @@
 // The latent DiffiT transformer [P §3.2, S.H.2, OFF diffit.py].
 import { z } from "zod";
-import { positiveInt, probability } from "./fields.ts";
+import { LIMITS } from "../../limits.ts";
+import { probability, size } from "./fields.ts";
 import {
   attentionSection,
   conditioningSection,
@@ -18,17 +19,26 @@ export const latentFamily = z
     description: z.string().optional().describe("Free text."),
     input: z
       .strictObject({
-        size: positiveInt().default(32).describe("Latent height and width (256² images with an f8 VAE: 32)."),
-        channels: positiveInt().default(4).describe("Latent channels (SD VAE: 4)."),
+        size: size("inputSize")
+          .default(32)
+          .describe("Latent height and width (256² images with an f8 VAE: 32)."),
+        channels: size("inputChannels").default(4).describe("Latent channels (SD VAE: 4)."),
       })
       .prefault({})
       .describe("Latent size and channels."),
-    patchSize: positiveInt().default(2).describe("Patch size of the patch-embedding convolution."),
-    hidden: positiveInt().default(1152).describe("Token width."),
-    depth: positiveInt().default(28).describe("Transformer blocks ([OFF] 28; the paper text says 30, §7.1)."),
-    heads: positiveInt().default(16).describe("Attention heads."),
-    mlpRatio: z.number().positive().default(4).describe("MLP hidden width / hidden size."),
-    window: positiveInt()
+    patchSize: size("patchSize").default(2).describe("Patch size of the patch-embedding convolution."),
+    hidden: size("width").default(1152).describe("Token width."),
+    depth: size("latentDepth")
+      .default(28)
+      .describe("Transformer blocks ([OFF] 28; the paper text says 30, §7.1)."),
+    heads: size("heads").default(16).describe("Attention heads."),
+    mlpRatio: z
+      .number()
+      .positive()
+      .max(LIMITS.mlpRatio)
+      .default(4)
+      .describe("MLP hidden width / hidden size."),
+    window: size("window")
       .optional()
       .describe("Attention window in tokens; defaults to the whole token grid (global attention, [OFF])."),
     learnSigma: z

@@ -1,7 +1,8 @@
 // Sections shared by both model families. Family-specific defaults are passed in
 // by the family schemas, so each default lives next to the source that justifies it.
 import { z } from "zod";
-import { nonNegativeInt, positive, positiveInt, probability } from "./fields.ts";
+import { LIMITS } from "../../limits.ts";
+import { nonNegativeInt, positive, positiveInt, probability, size } from "./fields.ts";
 
 export const ATTENTION_MODES = ["tmsa", "time-independent", "time-in-bias", "time-in-mlp", "adaln"] as const;
 
@@ -33,7 +34,7 @@ export function timeSection(d: { sinusoidDim: number; layout: "cos-sin" | "sin-c
         .enum(["positional", "fourier"])
         .default("positional")
         .describe("Sinusoidal (positional) or random Fourier features of the noise level (Table 8)."),
-      sinusoidDim: positiveInt()
+      sinusoidDim: size("width")
         .default(d.sinusoidDim)
         .describe("Width of the sinusoidal/Fourier features before the time MLP."),
       layout: z
@@ -48,7 +49,10 @@ export function timeSection(d: { sinusoidDim: number; layout: "cos-sin" | "sin-c
 
 export const conditioningSection = z
   .strictObject({
-    classes: nonNegativeInt().default(0).describe("Number of classes; 0 makes the model unconditional."),
+    classes: nonNegativeInt()
+      .max(LIMITS.classes)
+      .default(0)
+      .describe("Number of classes; 0 makes the model unconditional."),
     nullClass: z
       .boolean()
       .default(true)
@@ -80,7 +84,7 @@ const edmDiffusion = z
 const ddpmDiffusion = z
   .strictObject({
     kind: z.literal("ddpm"),
-    steps: positiveInt().default(1000).describe("Training timesteps."),
+    steps: size("diffusionSteps").default(1000).describe("Training timesteps."),
     betaSchedule: z.enum(["linear", "cosine"]).default("linear").describe("Noise schedule."),
     betaStart: positive().default(1e-4).describe("β at t = 0 (linear schedule)."),
     betaEnd: positive().default(0.02).describe("β at the last step (linear schedule)."),
@@ -110,7 +114,7 @@ export function trainingSection(d: {
       lr: positive().default(d.lr).describe("Peak learning rate."),
       betas: z.tuple([probability(), probability()]).default([0.9, 0.999]).describe("Adam β1, β2."),
       weightDecay: z.number().nonnegative().default(0).describe("Decoupled weight decay (AdamW)."),
-      batchSize: positiveInt().default(d.batchSize).describe("Images per step."),
+      batchSize: size("batchSize").default(d.batchSize).describe("Images per step."),
       emaDecay: probability().default(d.emaDecay).describe("EMA decay per step."),
       warmupSteps: nonNegativeInt().default(0).describe("Linear LR warm-up length in steps."),
       gradClip: positive().nullable().default(null).describe("Global gradient-norm clip; null disables it."),
@@ -132,7 +136,7 @@ export function samplingSection(d: {
   return z
     .strictObject({
       sampler: z.enum(SAMPLERS).default(d.sampler).describe("Sampler."),
-      steps: positiveInt().default(d.steps).describe("Sampler steps (Heun: NFE = 2·steps − 1)."),
+      steps: size("samplerSteps").default(d.steps).describe("Sampler steps (Heun: NFE = 2·steps − 1)."),
       guidance: z
         .strictObject({
           scale: z
@@ -148,7 +152,10 @@ export function samplingSection(d: {
             .describe("Constant scale, or the MDT power-cosine ramp [OFF-S]."),
           exponent: positive().default(4).describe("Exponent of the power-cosine schedule."),
           channels: z
-            .union([z.literal("all"), z.array(z.number().int().nonnegative()).min(1)])
+            .union([
+              z.literal("all"),
+              z.array(z.number().int().nonnegative()).min(1).max(LIMITS.guidanceChannels),
+            ])
             .default(d.channels)
             .describe("Output channels guidance applies to (latent [OFF]: the first 3 of 4)."),
         })

@@ -44,6 +44,8 @@ export const variantsSection = z
   })
   .describe("Variants derived from this spec. A spec with variants resolves to its variants only.");
 
+export type VariantsSection = z.output<typeof variantsSection>;
+
 /** Keys a spec file may carry beside the model fields. */
 export const fileKeys = z.strictObject({
   $schema: z.string().optional().describe("Path or URL of the JSON Schema, for editors."),

@@ -2,6 +2,7 @@
 // position accepts ("did you mean") without hard-coding them a second time.
 import { z } from "zod";
 import type { SpecPath } from "../diagnostics.ts";
+import { ownValue } from "../reserved-keys.ts";
 
 type AnyZod = z.core.$ZodType;
 
@@ -45,13 +46,13 @@ export function schemaAt(root: AnyZod, data: unknown, path: SpecPath): AnyZod | 
     if (s instanceof z.ZodUnion) s = pickOption(s, d);
     if (!s) return undefined;
     s = unwrap(s);
-    if (s instanceof z.ZodObject && typeof seg === "string") s = s.shape[seg] as AnyZod | undefined;
+    if (s instanceof z.ZodObject && typeof seg === "string") s = ownValue(s.shape, seg) as AnyZod | undefined;
     else if (s instanceof z.ZodArray) s = s.element as AnyZod;
     else if (s instanceof z.ZodTuple && typeof seg === "number") s = s.def.items[seg] as AnyZod | undefined;
     else if (s instanceof z.ZodRecord) s = s.valueType as AnyZod;
     else return undefined;
     s = s ? unwrap(s) : undefined;
-    d = isRecord(d) || Array.isArray(d) ? (d as Record<string | number, unknown>)[seg] : undefined;
+    d = ownValue(d, seg);
   }
   if (s instanceof z.ZodUnion) s = pickOption(s, d);
   return s ? unwrap(s) : undefined;
