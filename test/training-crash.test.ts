@@ -2,10 +2,9 @@
 // checkpoint-write) leaves a checkpoint that loads, and `--resume` (taking over the dead run's
 // lock, removing its partial writes) ends byte for byte where an uninterrupted run ends. kill -9
 // of the visible launcher leaves no trainer behind: the trainer notices, checkpoints and exits.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { runFrontEnd } from "../src/compiler/pipeline.ts";
 import { LOCK_FILE } from "../src/runtime/output-lock.ts";
@@ -16,18 +15,14 @@ import {
   metricLines,
   pidRuns,
   runCli,
+  sandbox,
   sleep,
   startCli,
   tinyTrain,
   waitFor,
 } from "./helpers/cli-process.ts";
 
-const root = mkdtempSync(join(tmpdir(), "diffit-crash-"));
-const pids: number[] = [];
-afterAll(() => {
-  for (const pid of pids) if (pidRuns(pid)) process.kill(pid, "SIGKILL");
-  rmSync(root, { recursive: true, force: true });
-});
+const { root, trainers: pids } = sandbox("diffit-crash-");
 
 const [entry] = runFrontEnd("specs/tiny-fmnist.json", { typecheck: false }).entries;
 if (!entry) throw new Error("specs/tiny-fmnist.json does not resolve");

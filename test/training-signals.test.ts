@@ -3,10 +3,9 @@
 // is in the checkpoint, exit 0, the lock released. A second `train` on a folder in use, fresh,
 // `--resume` or `--force`, is refused (exit 2) naming the run that holds it, and that run goes
 // on untouched.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readSafetensors } from "../src/runtime/checkpoint/safetensors.ts";
 import { LOCK_FILE } from "../src/runtime/output-lock.ts";
 import {
@@ -14,17 +13,13 @@ import {
   metricLines,
   pidRuns,
   runCli,
+  sandbox,
   startCli,
   tinyTrain,
   waitFor,
 } from "./helpers/cli-process.ts";
 
-const root = mkdtempSync(join(tmpdir(), "diffit-signals-"));
-const pids: number[] = [];
-afterAll(() => {
-  for (const pid of pids) if (pidRuns(pid)) process.kill(pid, "SIGKILL");
-  rmSync(root, { recursive: true, force: true });
-});
+const { root, trainers: pids } = sandbox("diffit-signals-");
 
 const stateStep = (dir: string) =>
   (JSON.parse(readSafetensors(join(dir, "state.safetensors")).metadata.progress ?? "{}") as { step: number })

@@ -2,8 +2,10 @@
 // bin/diffit.js …` in a child process, so the huge-page rerun (a visible launcher and the real
 // trainer as its child) is part of what is tested.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { afterAll } from "vitest";
 import { LOCK_FILE, type LockHolder } from "../../src/runtime/output-lock.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
@@ -108,3 +110,17 @@ export const tinyTrain = (out: string, steps: number, checkpointEvery: number, .
   out,
   ...more,
 ];
+
+/**
+ * A folder for a test file's runs and a list of the trainers it started, removed and killed
+ * (any still running after a failed test) once the file's tests are done.
+ */
+export function sandbox(prefix: string): { root: string; trainers: number[] } {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const trainers: number[] = [];
+  afterAll(() => {
+    for (const pid of trainers) if (pidRuns(pid)) process.kill(pid, "SIGKILL");
+    rmSync(root, { recursive: true, force: true });
+  });
+  return { root, trainers };
+}
