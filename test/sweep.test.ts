@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli.ts";
 import { analyze } from "../src/compiler/analysis.ts";
 import { buildGraph } from "../src/compiler/ir/build.ts";
@@ -15,10 +15,14 @@ import { loadData } from "../src/runtime/data/load-data.ts";
 import { emaStaleness, runSweep, type SweepOptions } from "../src/runtime/sweep/run-sweep.ts";
 import type { SweepResults } from "../src/runtime/sweep/sweep-results.ts";
 
+// Every folder a test makes is under this one, removed at the end.
+const root = mkdtempSync(join(tmpdir(), "diffit-sweep-tests-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
 const SWEEP = "test/fixtures/sweep/micro-sweep.json";
 const entries = runFrontEnd(SWEEP).entries;
 const data = loadData("data/fashion-mnist", { size: 32, channels: 1, split: "train", limit: 32 });
-const cache = mkdtempSync(join(tmpdir(), "diffit-sweep-cache-"));
+const cache = mkdtempSync(join(root, "sweep-cache-"));
 
 beforeAll(async () => {
   await selectBackend("wasm");
@@ -72,7 +76,7 @@ const strip = (r: SweepResults) =>
 
 describe("train --sweep", () => {
   let straight: SweepResults;
-  const straightDir = mkdtempSync(join(tmpdir(), "diffit-sweep-"));
+  const straightDir = mkdtempSync(join(root, "sweep-"));
 
   it("trains and evaluates every variant under one budget, and writes JSON and Markdown", async () => {
     expect(entries.map((e) => e.settings)).toEqual([
@@ -112,7 +116,7 @@ describe("train --sweep", () => {
 
   it("warns when the EMA of a short budget would still be mostly the initialisation", async () => {
     const lines: string[] = [];
-    const dir = mkdtempSync(join(tmpdir(), "diffit-sweep-"));
+    const dir = mkdtempSync(join(root, "sweep-"));
     const slow = { ...options("", 1).train, emaDecay: 0.999 };
     await runSweep(entries.slice(0, 1), data, options(dir, 1, { train: slow, log: (l) => lines.push(l) }));
     expect(lines.join("\n")).toMatch(
@@ -132,7 +136,7 @@ describe("train --sweep", () => {
   });
 
   it("stopped by its time budget, then resumed with a larger step budget, it ends where a straight sweep does", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "diffit-sweep-"));
+    const dir = mkdtempSync(join(root, "sweep-"));
     const stopped = await runSweep(entries, data, options(dir, 1, { maxSeconds: 0 }));
     expect(stopped.stopped).toBe("time-budget");
     expect(stopped.results.variants).toHaveLength(0);
@@ -147,7 +151,7 @@ describe("train --sweep", () => {
       runSweep(entries, data, options(straightDir, 2, { train: { ...options("", 2).train, lr: 2e-3 } })),
     ).rejects.toThrow(/other settings \(lr: 0\.001 then, 0\.002 now\)/);
     await expect(runSweep(entries, data, options(straightDir, 1))).rejects.toThrow(UsageError);
-    const dir = mkdtempSync(join(tmpdir(), "diffit-sweep-"));
+    const dir = mkdtempSync(join(root, "sweep-"));
     await runSweep(entries.slice(0, 1), data, options(dir, 1, { evaluation: null }));
     rmSync(join(dir, "sweep-results.json"));
     await expect(runSweep(entries, data, options(dir, 1, { evaluation: null }))).rejects.toThrow(

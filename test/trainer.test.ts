@@ -1,10 +1,10 @@
 // The training loop: N steps straight equal N/2 + resume + N/2 (same losses, bit for bit), a
 // non-finite loss stops without overwriting the last good checkpoint, a time budget stops with
 // a checkpoint, and the outputs (state, EMA weights, metrics, curves, grids) are written.
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { loadWeights } from "../src/runtime/checkpoint/model-checkpoint.ts";
@@ -13,6 +13,10 @@ import { Rng } from "../src/runtime/random.ts";
 import { settingChanges } from "../src/runtime/training/loop.ts";
 import { type TrainOptions, train } from "../src/runtime/training/trainer.ts";
 import { entryOf } from "./helpers/entry.ts";
+
+// Every folder a test makes is under this one, removed at the end.
+const root = mkdtempSync(join(tmpdir(), "diffit-trainer-tests-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 beforeAll(async () => {
   await selectBackend("wasm");
@@ -70,8 +74,8 @@ describe("trainer", () => {
   const data = toyData(10); // 10 images, batch 4: epochs roll over mid-run
 
   it("resumes exactly: 6 steps equal 3 + resume + 3 (dropout, flips, label dropout, micro-batches, AdamW)", async () => {
-    const a = mkdtempSync(join(tmpdir(), "diffit-a-"));
-    const b = mkdtempSync(join(tmpdir(), "diffit-b-"));
+    const a = mkdtempSync(join(root, "a-"));
+    const b = mkdtempSync(join(root, "b-"));
     await train(entry, data, base(a));
     await train(entry, data, { ...base(b), steps: 3 });
     const resumed = await train(entry, data, { ...base(b), resume: true });
@@ -84,7 +88,7 @@ describe("trainer", () => {
   }, 60_000);
 
   it("stops on a non-finite loss and keeps the last good checkpoint", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "diffit-nan-"));
+    const dir = mkdtempSync(join(root, "nan-"));
     await train(entry, data, { ...base(dir), steps: 3 });
     const before = readFileSync(join(dir, "state.safetensors"));
     const bad: Dataset = { ...data, images: data.images.map((v, i) => (i === 5 ? Number.NaN : v)) };
@@ -95,7 +99,7 @@ describe("trainer", () => {
   }, 60_000);
 
   it("says when a resume runs under other settings than the state was trained with", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "diffit-settings-"));
+    const dir = mkdtempSync(join(root, "settings-"));
     await train(entry, data, { ...base(dir), steps: 2 });
     const same: string[] = [];
     await train(entry, data, { ...base(dir), steps: 3, resume: true, log: (l) => same.push(l) });
@@ -124,7 +128,7 @@ describe("trainer", () => {
   });
 
   it("refuses labels the spec's class table cannot embed, before writing anything", async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "diffit-labels-")), "out");
+    const dir = join(mkdtempSync(join(root, "labels-")), "out");
     const four: Dataset = {
       ...data,
       labels: data.labels.map((l, i) => (i === 7 ? 3 : l)),
@@ -148,7 +152,7 @@ describe("trainer", () => {
       conditioning: { classes: 3 },
       sampling: { steps: 4, guidance: { channels: [0] } },
     });
-    const dir = mkdtempSync(join(tmpdir(), "diffit-ddpm-"));
+    const dir = mkdtempSync(join(root, "ddpm-"));
     const r = await train(latent, data, { ...base(dir), steps: 2, sampleEvery: 2 });
     expect(r.stopped).toBe("done");
     expect(losses(dir).every(Number.isFinite)).toBe(true);
@@ -156,7 +160,7 @@ describe("trainer", () => {
   }, 60_000);
 
   it("stops at a time budget with a checkpoint, and writes metrics, loss curve and a sample grid", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "diffit-budget-"));
+    const dir = mkdtempSync(join(root, "budget-"));
     const done = await train(entry, data, { ...base(dir), steps: 2, sampleEvery: 2 });
     expect(done.stopped).toBe("done");
     for (const f of ["state.safetensors", "ema.safetensors", "metrics.jsonl", "loss.png", "samples.png"]) {

@@ -9,6 +9,7 @@ import { BACKENDS, describeBackend, selectBackend } from "../runtime/backend.ts"
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
 import type { Dataset } from "../runtime/data/dataset.ts";
 import { loadData } from "../runtime/data/load-data.ts";
+import { withOutputLock } from "../runtime/output-lock.ts";
 import { runSweep, type SharedTrainOptions } from "../runtime/sweep/run-sweep.ts";
 import { sweepMarkdown } from "../runtime/sweep/sweep-results.ts";
 import { chooseEngine, describePlan, planStep, trainOnnx } from "../runtime/training/onnx-engine.ts";
@@ -162,6 +163,53 @@ async function trainSweep(io: Io, o: TrainFlags & { sweep: string }): Promise<nu
   return EXIT.ok;
 }
 
+/** `diffit train <spec>` into `outDir`, whose lock the caller holds; returns the exit code. */
+async function trainOne(io: Io, entry: ResolvedEntry, outDir: string, o: TrainFlags): Promise<number> {
+  const paths = trainPaths(outDir);
+  if (o.resume && !existsSync(paths.state))
+    throw new UsageError(`nothing to resume: ${paths.state} does not exist`);
+  if (!o.resume && !o.force && existsSync(paths.state)) {
+    throw new UsageError(
+      `${outDir} already holds a training state; use --resume to continue it, --force to start over, or another --out`,
+    );
+  }
+  const { engine, note } = chooseEngine(entry, o.engine);
+  if (engine === "tfjs" && o.replicas)
+    throw new UsageError(
+      "--replicas applies to the ONNX engine only: the tfjs engine runs one model (use --engine onnx)",
+    );
+  const backend = await selectBackend(o.backend);
+  io.err(describeBackend(backend));
+  io.err(note);
+  if (engine === "onnx") io.err(describePlan(planStep(entry, trainOptions(entry, o))));
+  const data = loadTrainingData(io, entry, o);
+  const init = o.init ? loadWeights(o.init, buildGraph(entry.spec)).weights : undefined;
+  const result = await (engine === "onnx" ? trainOnnx : train)(entry, data, {
+    ...trainOptions(entry, o),
+    outDir,
+    resume: o.resume ?? false,
+    log: io.err,
+    ...(init ? { init } : {}),
+    ...(o.maxMinutes ? { maxSeconds: o.maxMinutes * 60 } : {}),
+  });
+  if (o.json) io.out(JSON.stringify({ backend: backend.name, engine, ...result }, null, 2));
+  else {
+    const rate =
+      result.stepsRun > 0 ? `${(result.stepsRun / result.seconds).toFixed(2)} steps/s` : "no steps";
+    io.out(
+      [
+        `${result.stopped === "done" ? "✓" : "■"} ${entry.name}: step ${result.step} (${result.stepsRun} this run, ${result.seconds.toFixed(0)} s, ${rate}), last loss ${result.lastLoss.toFixed(4)} [${result.stopped}]`,
+        `  state (resume):  ${result.statePath}`,
+        `  EMA weights:     ${result.emaPath}`,
+        `  metrics:         ${result.metricsPath}`,
+        `  loss curve:      ${paths.lossCurve}`,
+      ].join("\n"),
+    );
+  }
+  if (result.message) io.err(result.message);
+  return result.stopped === "non-finite-loss" ? EXIT.invalid : EXIT.ok;
+}
+
 export function registerTrain(program: Command, { io, setExit }: CommandContext): void {
   program
     .command("train")
@@ -276,49 +324,8 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
       if (!file) throw new UsageError("give a spec to train, or --sweep <file>");
       const entry = loadOne(io, file, o.typecheck, o.variant);
       const outDir = o.out ?? join("out", "train", entry.name);
-      const paths = trainPaths(outDir);
       if (o.resume && o.init) throw new UsageError("--resume and --init exclude each other");
-      if (o.resume && !existsSync(paths.state))
-        throw new UsageError(`nothing to resume: ${paths.state} does not exist`);
-      if (!o.resume && !o.force && existsSync(paths.state)) {
-        throw new UsageError(
-          `${outDir} already holds a training state; use --resume to continue it, --force to start over, or another --out`,
-        );
-      }
-      const { engine, note } = chooseEngine(entry, o.engine);
-      if (engine === "tfjs" && o.replicas)
-        throw new UsageError(
-          "--replicas applies to the ONNX engine only: the tfjs engine runs one model (use --engine onnx)",
-        );
-      const backend = await selectBackend(o.backend);
-      io.err(describeBackend(backend));
-      io.err(note);
-      if (engine === "onnx") io.err(describePlan(planStep(entry, trainOptions(entry, o))));
-      const data = loadTrainingData(io, entry, o);
-      const init = o.init ? loadWeights(o.init, buildGraph(entry.spec)).weights : undefined;
-      const result = await (engine === "onnx" ? trainOnnx : train)(entry, data, {
-        ...trainOptions(entry, o),
-        outDir,
-        resume: o.resume ?? false,
-        log: io.err,
-        ...(init ? { init } : {}),
-        ...(o.maxMinutes ? { maxSeconds: o.maxMinutes * 60 } : {}),
-      });
-      if (o.json) io.out(JSON.stringify({ backend: backend.name, engine, ...result }, null, 2));
-      else {
-        const rate =
-          result.stepsRun > 0 ? `${(result.stepsRun / result.seconds).toFixed(2)} steps/s` : "no steps";
-        io.out(
-          [
-            `${result.stopped === "done" ? "✓" : "■"} ${entry.name}: step ${result.step} (${result.stepsRun} this run, ${result.seconds.toFixed(0)} s, ${rate}), last loss ${result.lastLoss.toFixed(4)} [${result.stopped}]`,
-            `  state (resume):  ${result.statePath}`,
-            `  EMA weights:     ${result.emaPath}`,
-            `  metrics:         ${result.metricsPath}`,
-            `  loss curve:      ${paths.lossCurve}`,
-          ].join("\n"),
-        );
-      }
-      if (result.message) io.err(result.message);
-      setExit(result.stopped === "non-finite-loss" ? EXIT.invalid : EXIT.ok);
+      // Taken before the folder's state is looked at: a run still training there would change it.
+      setExit(await withOutputLock(outDir, { log: io.err }, () => trainOne(io, entry, outDir, o)));
     });
 }

@@ -1,7 +1,8 @@
 // The safetensors format: 8-byte little-endian header length, a JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__: {string: string}}, then the
 // raw little-endian tensor bytes. Parsing validates every offset before touching data.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { writeError } from "../write-error.ts";
 
 export type DType = "F32" | "F16" | "BF16" | "I32" | "I64" | "U8";
 
@@ -146,18 +147,45 @@ export function decodeSafetensors(buf: Uint8Array, source = "safetensors data"):
   return { tensors, metadata };
 }
 
-/** Writes a file atomically: a temporary file, fsync, then rename over the target. */
+/** The temporary file writeFileAtomic writes first: `<path>.tmp-<pid>`. */
+export const atomicTempPath = (path: string, pid = process.pid): string => `${path}.tmp-${pid}`;
+
+/** A name writeFileAtomic gave a temporary file; the group is the writer's PID. */
+export const ATOMIC_TEMP_NAME = /\.tmp-(\d+)$/;
+
+/**
+ * Writes a file atomically: a temporary file, fsync, then rename over the target, so a kill or
+ * a full disk leaves either the old file or the new one, never a torn one. A failed write
+ * removes its temporary file and throws a WriteError naming `path`.
+ */
 export function writeFileAtomic(path: string, data: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
+  const tmp = atomicTempPath(path);
   try {
-    let written = 0;
-    while (written < data.byteLength) written += writeSync(fd, data, written);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, "w");
+    let failure: unknown;
+    try {
+      let written = 0;
+      while (written < data.byteLength) written += writeSync(fd, data, written);
+      fsyncSync(fd);
+    } catch (e) {
+      failure = e;
+    }
+    // close can report a deferred write error (NFS, quota): it counts as a failed write.
+    try {
+      closeSync(fd);
+    } catch (e) {
+      failure ??= e;
+    }
+    if (failure !== undefined) throw failure;
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // Left for the next run on this folder to remove (output-lock.ts); the write error matters.
+    }
+    throw writeError(path, e);
   }
-  renameSync(tmp, path);
 }
 
 export function readSafetensors(path: string): SafetensorsFile {

@@ -16,6 +16,7 @@ import type { CachedClassifierOptions } from "../eval/classifier.ts";
 import { classRows, evaluateModel, notEvaluable } from "../eval/evaluate.ts";
 import { imageGrid, writePng } from "../images/png.ts";
 import { withTemporaryExport } from "../onnx/export-model.ts";
+import { withOutputLock } from "../output-lock.ts";
 import { chooseEngine, trainOnnx } from "../training/onnx-engine.ts";
 import { MetricsLog } from "../training/reporting.ts";
 import { type TrainOptions, train, trainPaths } from "../training/trainer.ts";
@@ -97,7 +98,16 @@ function suggestedEma(steps: number): number {
   return Math.floor(0.01 ** (1 / steps) * 100) / 100;
 }
 
+/** Runs the sweep holding the lock of its folder (results and every variant's folder are inside). */
 export async function runSweep(
+  entries: readonly ResolvedEntry[],
+  data: Dataset,
+  o: SweepOptions,
+): Promise<SweepOutcome> {
+  return withOutputLock(o.outDir, { log: o.log }, () => sweepInFolder(entries, data, o));
+}
+
+async function sweepInFolder(
   entries: readonly ResolvedEntry[],
   data: Dataset,
   o: SweepOptions,
@@ -188,6 +198,7 @@ export async function runSweep(
       ...o.train,
       outDir: dir,
       resume,
+      log: o.log,
       ...(o.maxSeconds !== undefined ? { maxSeconds: Math.max(0, o.maxSeconds - elapsed) } : {}),
     });
     if (r.stopped === "interrupted" || r.stopped === "time-budget") {

@@ -3,7 +3,6 @@
 // or a time budget, and a hard stop (keeping the last good checkpoint) on a non-finite loss.
 // An engine supplies only the state and one optimisation step (tfjs: trainer.ts, ONNX:
 // onnx-engine.ts), so both behave alike and write the same files.
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { Graph } from "../../compiler/ir/types.ts";
@@ -13,7 +12,10 @@ import { checkpointMetadata, saveWeights } from "../checkpoint/model-checkpoint.
 import { DataOrder } from "../data/data-order.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { type Rgba, writePng } from "../images/png.ts";
+import { lockOutputFolder } from "../output-lock.ts";
 import { Rng } from "../random.ts";
+import { type StopRequests, type StopSignal, signalName, watchStopSignals } from "../signals.ts";
+import { WriteError, writingTo } from "../write-error.ts";
 import { learningRate } from "./adam.ts";
 import { type Batch, makeBatch } from "./batch.ts";
 import { MetricsLog, progressBar, timeBudgetBar } from "./reporting.ts";
@@ -160,6 +162,37 @@ function checkLabels(data: Dataset, classes: number, name: string): void {
   );
 }
 
+/**
+ * Which checkpoint on disk is complete, kept while training, so that a failed write (a full
+ * disk) can say what survived: the state is written before the EMA weights, each atomically.
+ */
+class CheckpointRecord {
+  constructor(
+    private readonly paths: ReturnType<typeof trainPaths>,
+    public stateStep: number | undefined,
+    public emaStep: number | undefined = stateStep,
+  ) {}
+
+  /** `e` as the user should see it: a failed write says which checkpoint survived and what to do. */
+  explain(e: unknown): unknown {
+    return e instanceof WriteError ? new InputError(`${e.message}; ${this.survivors()}`) : e;
+  }
+
+  private survivors(): string {
+    if (this.stateStep === undefined)
+      return "no checkpoint was written yet; free space (or fix the folder's permissions) and start again";
+    const ema =
+      this.emaStep !== this.stateStep ? ` (${this.paths.ema} still holds step ${this.emaStep})` : "";
+    return `the last complete checkpoint, step ${this.stateStep}, is intact in ${this.paths.state}${ema}; free space (or fix the folder's permissions) and continue with --resume`;
+  }
+}
+
+/** The note when a stop signal arrives mid-run. */
+function stopNote(signal: StopSignal, afterBar: boolean): string {
+  const again = signal === "SIGINT" ? "press Ctrl-C" : `send ${signal}`;
+  return `${afterBar ? "\n" : ""}${signalName(signal)}: stopping after this step with a checkpoint (${again} again to stop at once, losing the steps since the last checkpoint)`;
+}
+
 export async function runTraining(
   entry: ResolvedEntry,
   data: Dataset,
@@ -169,19 +202,41 @@ export async function runTraining(
   label = "train",
 ): Promise<TrainResult> {
   const spec = entry.spec;
-  const diffusion = spec.diffusion;
-  // EDM: ln σ ~ N(P_mean, P_std²); DDPM: t ~ U{0..T−1} with the ADM loss.
-  const level =
-    diffusion.kind === "edm"
-      ? (r: Rng) => Math.exp(diffusion.pMean + diffusion.pStd * r.normal())
-      : (r: Rng) => r.int(diffusion.steps);
   if (data.size !== spec.input.size || data.channels !== spec.input.channels) {
     throw new InputError(
       `the data is ${data.size}×${data.size}×${data.channels} but ${entry.name} expects ${spec.input.size}×${spec.input.size}×${spec.input.channels}`,
     );
   }
   checkLabels(data, spec.conditioning.classes, entry.name);
-  mkdirSync(o.outDir, { recursive: true });
+  // One trainer per folder (the CLI command holds this lock already; taking it again is free).
+  const lock = lockOutputFolder(o.outDir, o.log ? { log: o.log } : {});
+  const stop = watchStopSignals((signal) =>
+    o.log?.(stopNote(signal, o.progress && process.stderr.isTTY === true)),
+  );
+  try {
+    return await trainInFolder(entry, data, o, open, grid, label, stop);
+  } finally {
+    stop.dispose();
+    lock.release();
+  }
+}
+
+async function trainInFolder(
+  entry: ResolvedEntry,
+  data: Dataset,
+  o: TrainOptions,
+  open: OpenEngine,
+  grid: GridOf,
+  label: string,
+  stop: StopRequests,
+): Promise<TrainResult> {
+  const spec = entry.spec;
+  const diffusion = spec.diffusion;
+  // EDM: ln σ ~ N(P_mean, P_std²); DDPM: t ~ U{0..T−1} with the ADM loss.
+  const level =
+    diffusion.kind === "edm"
+      ? (r: Rng) => Math.exp(diffusion.pMean + diffusion.pStd * r.normal())
+      : (r: Rng) => r.int(diffusion.steps);
   const paths = trainPaths(o.outDir);
   const graph = buildGraph(spec);
   const rng = new Rng(o.seed, "train");
@@ -200,9 +255,12 @@ export async function runTraining(
     rng.restore(resumed.progress.rng);
     order = new DataOrder(data.count, o.seed, resumed.progress.data);
     step = resumed.progress.step;
-    metrics.truncateAfter(step);
-  } else {
-    metrics.truncateAfter(-1);
+  }
+  const saved = new CheckpointRecord(paths, resumed ? step : undefined);
+  try {
+    metrics.truncateAfter(resumed ? step : -1, o.log);
+  } catch (e) {
+    throw saved.explain(e);
   }
   const engine = await open(graph, resumed);
 
@@ -218,18 +276,16 @@ export async function runTraining(
     const progress = { step, adamStep: engine.adamStep(), rng: rng.state(), data: order.snapshot() };
     const parts = engine.state(); // read once: tfjs copies every tensor out of the backend
     saveTrainStateArrays(paths.state, entry, parts, progress, { settings: JSON.stringify(settings) });
+    saved.stateStep = step;
     saveWeights(paths.ema, emaOf(parts), graph, {
       ...checkpointMetadata(entry),
       step: String(step),
       weights: "ema",
     });
+    saved.emaStep = step;
   };
 
-  let stopRequested: TrainResult["stopped"] | undefined;
-  const onSigint = () => {
-    stopRequested = "interrupted";
-  };
-  process.once("SIGINT", onSigint);
+  let stopped: TrainResult["stopped"] | undefined;
   const bar =
     Number.isFinite(o.steps) || o.maxSeconds === undefined
       ? progressBar(o.steps, step, o.progress, label)
@@ -237,22 +293,22 @@ export async function runTraining(
   const started = performance.now();
   const startStep = step;
   let lastLoss = Number.NaN;
-  let lastSaved = step;
   let message: string | undefined;
   try {
     while (step < o.steps) {
-      // Yield to the event loop each step: Ctrl-C (SIGINT) and the progress bar's timer run there.
+      // Yield to the event loop each step: stop signals and the progress bar's timer run there.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (o.maxSeconds !== undefined && (performance.now() - started) / 1000 > o.maxSeconds)
-        stopRequested ??= "time-budget";
-      if (stopRequested) break;
+      if (stop.signal) stopped = "interrupted";
+      else if (o.maxSeconds !== undefined && (performance.now() - started) / 1000 > o.maxSeconds)
+        stopped = "time-budget";
+      if (stopped) break;
       const t0 = performance.now();
       const batch = makeBatch(data, order.next(o.batchSize), rng, batchOptions);
       const lr = learningRate(o.lr, o.warmupSteps, step + 1);
       const { loss, gradNorm } = await engine.step(batch, step, lr);
       if (!Number.isFinite(loss)) {
-        stopRequested = "non-finite-loss";
-        message = `loss became ${loss} at step ${step + 1}; stopped without saving, the last good checkpoint (step ${lastSaved}) is in ${paths.state}. Try a lower --lr or --grad-clip.`;
+        stopped = "non-finite-loss";
+        message = `loss became ${loss} at step ${step + 1}; stopped without saving, the last good checkpoint (step ${saved.stateStep ?? 0}) is in ${paths.state}. Try a lower --lr or --grad-clip.`;
         break;
       }
       step++;
@@ -260,30 +316,34 @@ export async function runTraining(
       const seconds = (performance.now() - t0) / 1000;
       metrics.append({ step, loss, lr, gradNorm, seconds, imagesPerSecond: o.batchSize / seconds });
       bar.update(step, loss, 1 / seconds);
-      if (step % o.checkpointEvery === 0 || step === o.steps) {
-        save();
-        lastSaved = step;
-      }
+      if (step % o.checkpointEvery === 0 || step === o.steps) save();
       if (o.sampleEvery > 0 && step % o.sampleEvery === 0) {
         metrics.writeCurve(paths.lossCurve);
         const image = await grid(emaOf(engine.state()));
-        writePng(paths.samples, image);
-        writePng(join(o.outDir, `samples-${String(step).padStart(7, "0")}.png`), image);
+        writingTo(paths.samples, () => writePng(paths.samples, image));
+        const numbered = join(o.outDir, `samples-${String(step).padStart(7, "0")}.png`);
+        writingTo(numbered, () => writePng(numbered, image));
       }
     }
-    if ((stopRequested === "interrupted" || stopRequested === "time-budget") && step > lastSaved) save();
+    if ((stopped === "interrupted" || stopped === "time-budget") && step > (saved.stateStep ?? 0)) save();
     if (step > startStep) metrics.writeCurve(paths.lossCurve);
+  } catch (e) {
+    throw saved.explain(e);
   } finally {
     bar.stop();
-    process.removeListener("SIGINT", onSigint);
     await engine.dispose();
   }
+  if (stop.signal)
+    message =
+      saved.stateStep === undefined
+        ? `stopped by ${signalName(stop.signal)} before the first step; nothing was saved`
+        : `stopped by ${signalName(stop.signal)} at step ${step}; the state is saved in ${paths.state}: continue with --resume`;
   return {
     step,
     stepsRun: step - startStep,
     lastLoss,
     seconds: (performance.now() - started) / 1000,
-    stopped: stopRequested ?? "done",
+    stopped: stopped ?? "done",
     ...(message ? { message } : {}),
     statePath: paths.state,
     emaPath: paths.ema,
