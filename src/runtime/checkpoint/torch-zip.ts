@@ -5,6 +5,7 @@
 // its model is imported.
 import { unzipSync } from "fflate";
 import { InputError } from "../../errors.ts";
+import { formatBytes, LIMITS } from "../../limits.ts";
 import { PickleError } from "./pickle-reader.ts";
 import { dtypeBytes, type StoredTensor } from "./safetensors.ts";
 import { readTorchPickle, type TensorRef, type TorchValue } from "./torch-pickle.ts";
@@ -19,26 +20,61 @@ export interface TorchZip {
 export const isZip = (buf: Uint8Array): boolean =>
   buf.byteLength >= 4 && buf[0] === 0x50 && buf[1] === 0x4b && buf[2] === 0x03 && buf[3] === 0x04;
 
-function unzipOne(buf: Uint8Array, name: string, source: string): Uint8Array | undefined {
+/** A zip member as the central directory describes it, before anything is inflated. */
+interface Member {
+  name: string;
+  size: number;
+  originalSize: number;
+}
+
+/**
+ * Bounds on a member before it is inflated: the inflated size is preallocated from the
+ * directory, so a lying directory (or a zip bomb) must be refused by its declared numbers.
+ * Deflate expands at most ~1032×: a larger declared ratio is a lie.
+ */
+function checkMember(f: Member, source: string): void {
+  const limit = f.name.endsWith(".pkl") ? LIMITS.pickleBytes : LIMITS.fileBytes;
+  if (f.originalSize > limit)
+    throw new InputError(
+      `${source}: zip member ${f.name} declares ${formatBytes(f.originalSize)} unpacked, more than the ${formatBytes(limit)} diffit unpacks; re-save the checkpoint (torch.save, or as safetensors)`,
+    );
+  if (f.originalSize > 1100 * f.size + 1024)
+    throw new InputError(
+      `${source}: zip member ${f.name} declares ${f.originalSize} bytes from ${f.size} compressed (no compression gets there: a corrupt or hostile file); re-save the checkpoint`,
+    );
+}
+
+/** Runs fflate's unzip with a filter, its errors (and the filter's) as InputErrors naming the file. */
+function unzipWith(buf: Uint8Array, source: string, filter: (f: Member) => boolean) {
   try {
-    return unzipSync(buf, { filter: (f) => f.name === name })[name];
+    return unzipSync(buf, { filter });
   } catch (e) {
-    throw new InputError(`${source}: unreadable zip (${e instanceof Error ? e.message : e})`);
+    if (e instanceof InputError) throw e;
+    throw new InputError(
+      `${source}: unreadable zip (${e instanceof Error ? e.message : e}); re-save the checkpoint with torch.save`,
+    );
   }
+}
+
+function unzipOne(buf: Uint8Array, name: string, source: string): Uint8Array | undefined {
+  return unzipWith(buf, source, (f) => {
+    if (f.name !== name) return false;
+    checkMember(f, source);
+    return true;
+  })[name];
 }
 
 export function openTorchZip(buf: Uint8Array, source: string): TorchZip {
   const names: string[] = [];
-  try {
-    unzipSync(buf, {
-      filter: (f) => {
-        names.push(f.name);
-        return false;
-      },
-    });
-  } catch (e) {
-    throw new InputError(`${source}: unreadable zip (${e instanceof Error ? e.message : e})`);
-  }
+  unzipWith(buf, source, (f) => {
+    // A directory claiming millions of entries is read as garbage past the real ones: stop early.
+    if (names.length >= LIMITS.zipEntries)
+      throw new InputError(
+        `${source}: the zip lists more than ${LIMITS.zipEntries} members; a torch.save checkpoint has one per storage (a corrupt or hostile file)`,
+      );
+    names.push(f.name);
+    return false;
+  });
   // The root folder is named after the file by older torch versions and "archive" by newer ones.
   const pkl = names.filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   const [pklName] = pkl;
