@@ -37,7 +37,7 @@ export function statRegularFile(path: string, what: string): Stats {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new InputError(`${path} does not exist; check the ${what} path`);
     if (code === "EACCES") throw new InputError(`${path} cannot be read (permission denied)`);
-    throw new InputError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+    throw new InputError(`cannot read ${what} ${path}: ${(e as Error).message}; check the path`);
   }
   if (!s.isFile()) throw notRegular(path, s, what);
   return s;

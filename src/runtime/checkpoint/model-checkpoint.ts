@@ -41,8 +41,12 @@ export class CheckpointMismatchError extends InputError {
     const origin = writtenFor
       ? ` (it was written for spec ${writtenFor.checkpoint}, not ${writtenFor.spec}: pass that spec, or a checkpoint of this one)`
       : "";
+    const fix =
+      writtenFor || hint.includes("training state")
+        ? ""
+        : "\npass weights of this spec (as diffit train or diffit import write them)";
     super(
-      `${path} does not fit the spec${origin}${hint} (${problems.length} problem(s)):\n${problemList(problems)}`,
+      `${path} does not fit the spec${origin}${hint} (${problems.length} problem(s)):\n${problemList(problems)}${fix}`,
     );
   }
 }

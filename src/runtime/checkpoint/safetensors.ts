@@ -28,7 +28,7 @@ export interface SafetensorsFile {
 /** A file that is not valid safetensors: bad input (exit 1), its message names the file. */
 export class SafetensorsError extends InputError {}
 
-const isDType = (v: unknown): v is DType => typeof v === "string" && v in BYTES;
+const isDType = (v: unknown): v is DType => typeof v === "string" && Object.hasOwn(BYTES, v);
 
 export function float32Tensor(values: Float32Array, shape: readonly number[]): StoredTensor {
   return {
@@ -111,8 +111,10 @@ function foreignFormatHint(buf: Uint8Array): string {
     return "; it is a zip archive, as torch.save writes: import it with `diffit import`";
   if (start.startsWith("{")) return "; it is JSON text (a spec?): pass the checkpoint's .safetensors file";
   if (buf[0] === 0x08) return "; it looks like an ONNX model: use --model for ONNX files";
-  if (buf[0] === 0x89 && buf[1] === 0x50) return "; it is a PNG image";
-  return "";
+  const give =
+    "give a .safetensors checkpoint (diffit train writes them; diffit import converts PyTorch files)";
+  if (buf[0] === 0x89 && buf[1] === 0x50) return `; it is a PNG image: ${give}`;
+  return `; ${give}`;
 }
 
 const FIX = "re-save the file, or use another checkpoint";
@@ -142,7 +144,7 @@ function readHeader(buf: Uint8Array, source: string): { header: Record<string, u
     header = JSON.parse(text);
   } catch (e) {
     throw new SafetensorsError(
-      `${source}: the header is not JSON (${e instanceof Error ? e.message : e}); ${FIX}${foreignFormatHint(buf)}`,
+      `${source}: the header is not JSON (${e instanceof Error ? e.message : e}); ${FIX}`,
     );
   }
   if (typeof header !== "object" || header === null || Array.isArray(header))
@@ -198,12 +200,12 @@ function readTensor(
 ): { tensor: Omit<StoredTensor, "bytes">; span: Span } {
   if (typeof entry !== "object" || entry === null || Array.isArray(entry))
     throw new SafetensorsError(
-      `${source}: tensor ${name} is ${describe(entry)}, not {dtype, shape, data_offsets}`,
+      `${source}: tensor ${name} is ${describe(entry)}, not {dtype, shape, data_offsets}; ${FIX}`,
     );
   const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   if (!isDType(e.dtype))
     throw new SafetensorsError(
-      `${source}: tensor ${name} has dtype ${JSON.stringify(e.dtype)}, which diffit does not read (${Object.keys(BYTES).join(", ")})`,
+      `${source}: tensor ${name} has dtype ${JSON.stringify(e.dtype)}, which diffit does not read (${Object.keys(BYTES).join(", ")}); ${FIX}`,
     );
   const size = shapeBytes(e.shape, BYTES[e.dtype], Number.MAX_SAFE_INTEGER);
   if (size === undefined)
@@ -283,5 +285,7 @@ export function writeFileAtomic(path: string, data: Uint8Array): void {
 
 /** Reads a safetensors file; `what` names it in messages ("checkpoint", "training state"). */
 export function readSafetensors(path: string, what = "checkpoint"): SafetensorsFile {
-  return decodeSafetensors(readRegularFile(path, { what }), path);
+  const hint =
+    "diffit reads a checkpoint whole and Node.js buffers end at 4 GiB: keep the weights alone (ema.safetensors) or in float16, which diffit widens";
+  return decodeSafetensors(readRegularFile(path, { what, hint }), path);
 }

@@ -27,7 +27,7 @@ export interface OnnxFile {
   outputs: OnnxValue[];
 }
 
-const HINT = "store the weights as external data (diffit export does above 1.8 GB)";
+const HINT = "export it again with its weights as external data (diffit export does above 1.8 GB)";
 
 /** What a file that is not ONNX probably is, from its first bytes. */
 function foreignHint(b: Uint8Array): string {
@@ -55,6 +55,7 @@ function valueInfo(v: ValueInfoProto): OnnxValue {
 /** External data must be a regular file inside the model's folder, and long enough. */
 function checkExternalData(path: string, graph: NonNullable<ModelProto["graph"]>): void {
   const folder = resolve(dirname(path));
+  const fix = "export the model again, and keep its external data file beside it";
   const sizes = new Map<string, number>();
   for (const t of graph.initializer ?? []) {
     if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
@@ -68,17 +69,23 @@ function checkExternalData(path: string, graph: NonNullable<ModelProto["graph"]>
       normalize(location).startsWith("..")
     )
       throw new InputError(
-        `${path}: tensor ${t.name} keeps its data at ${JSON.stringify(location)}, outside the model's folder; external data must sit beside the .onnx file`,
+        `${path}: tensor ${t.name} keeps its data at ${JSON.stringify(location)}, outside the model's folder; ${fix}`,
       );
     let size = sizes.get(full);
     if (size === undefined) {
-      size = statRegularFile(full, "ONNX external data").size;
+      try {
+        size = statRegularFile(full, "tensor data").size;
+      } catch (e) {
+        throw new InputError(
+          `${path}: the external data of tensor ${t.name}: ${(e as Error).message}; ${fix}`,
+        );
+      }
       sizes.set(full, size);
     }
     const end = Number(entry.offset ?? 0) + Number(entry.length ?? 0);
     if (!(end <= size))
       throw new InputError(
-        `${path}: tensor ${t.name} reads bytes up to ${end} of ${location}, which has ${size}; copy the .onnx file together with its complete ${location}`,
+        `${path}: tensor ${t.name} reads bytes up to ${end} of ${location}, which has ${size} (truncated?); ${fix}`,
       );
   }
 }

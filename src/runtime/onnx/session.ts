@@ -16,7 +16,7 @@ export async function openSession(path: string, what = "ONNX model"): Promise<or
   const size = statRegularFile(path, what).size;
   if (size > LIMITS.onnxModelBytes)
     throw new InputError(
-      `${path} is ${formatBytes(size)}, more than the ${formatBytes(LIMITS.onnxModelBytes)} of an ONNX file; store its weights as external data`,
+      `${path} is ${formatBytes(size)}, more than the ${formatBytes(LIMITS.onnxModelBytes)} of an ONNX file; export it again with its weights as external data`,
     );
   const ep = process.env.DIFFIT_ORT_EP === "cuda" ? ["cuda", "cpu"] : ["cpu"];
   try {
@@ -27,7 +27,7 @@ export async function openSession(path: string, what = "ONNX model"): Promise<or
     });
   } catch (e) {
     throw new InputError(
-      `onnxruntime cannot load ${path}: ${e instanceof Error ? e.message.split("\n")[0] : e}`,
+      `onnxruntime cannot load ${path}: ${e instanceof Error ? e.message.split("\n")[0] : e}; export the model again (diffit export), or check that it was written for onnxruntime ${ort.env.versions.common}`,
     );
   }
 }

@@ -103,7 +103,7 @@ export function loadTrainState(
   }
   if (file.metadata.specHash !== specHash) {
     throw new InputError(
-      `${path} was trained with another spec (hash ${file.metadata.specHash ?? "missing"}, now ${specHash}); resume needs the same spec`,
+      `${path} was trained with another spec (${file.metadata.name ? `${file.metadata.name}, ` : ""}hash ${file.metadata.specHash ?? "missing"}, now ${specHash}); resume needs the same spec: pass the spec the run was trained with, or start over with --force (or another --out)`,
     );
   }
   const settings = checkSettings(path, file.metadata.settings);

@@ -1,0 +1,563 @@
+// Hostile and broken ONNX files, given to every command that opens one: `sample --model`,
+// `verify`, `eval --model`, `sample --vae-decoder` and `eval --features`. Damaged files, other
+// formats, diffit.spec metadata that is not JSON or names another shape, inputs and outputs of
+// another name, type or shape, external data outside the model's folder. Each must be refused
+// with the file named and what is wrong, before onnxruntime's own error.
+import { mkdirSync } from "node:fs";
+import { join as joinPath } from "node:path";
+import {
+  DataType,
+  type ModelProto,
+  onnx,
+  type ValueInfoProto,
+} from "../../../src/compiler/emit/onnx/proto.ts";
+import { Rng } from "../../../src/runtime/random.ts";
+import type { CorpusCase } from "../corpus.ts";
+import { type Fixtures, SPECIALS, sparse } from "./fixtures.ts";
+
+type Command = (path: string) => string[];
+
+interface Broken {
+  name: string;
+  bytes?: Uint8Array;
+  make?: (path: string) => void;
+  says: RegExp;
+  /** Commands that read the file (default: all five in turn). */
+  via?: string[];
+}
+
+function commands(fx: Fixtures): Record<string, Command> {
+  const out = (name: string) => joinPath(fx.dir, "out", name);
+  const few = ["--per-class", "1", "--classes", "0", "--steps", "1"];
+  return {
+    "sample --model": (p) => ["sample", "--model", p, ...few, "-o", out("onnx.png")],
+    verify: (p) => ["verify", p, "--checkpoint", fx.weights],
+    "eval --model": (p) => ["eval", "--model", p, "-n", "2"],
+    "--vae-decoder": (p) => [
+      "sample",
+      fx.latentSpec,
+      "--checkpoint",
+      fx.latentWeights,
+      "--vae-decoder",
+      p,
+      "--engine",
+      "tfjs",
+      ...few,
+      "-o",
+      out("vae.png"),
+    ],
+    "--features": (p) => ["eval", fx.evalSpec, "--checkpoint", fx.weights, "--features", p, "-n", "2"],
+  };
+}
+
+const SPEC_READERS = ["sample --model", "verify", "eval --model"];
+
+const encode = (m: ModelProto) => onnx.ModelProto.encode(m).finish();
+
+/** A copy of the valid model with one change. */
+function mutate(bytes: Uint8Array, change: (m: ModelProto) => void): Uint8Array {
+  const m = onnx.ModelProto.toObject(onnx.ModelProto.decode(bytes), { bytes: Buffer.from }) as ModelProto;
+  change(m);
+  return encode(m);
+}
+
+const tensorInfo = (name: string, elemType: number, dims: (number | string)[]): ValueInfoProto => ({
+  name,
+  type: {
+    tensorType: {
+      elemType,
+      shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) },
+    },
+  },
+});
+
+/** A one-node model (Identity), enough to carry a signature: onnxruntime is never reached. */
+function identityModel(inputs: ValueInfoProto[], outputs: ValueInfoProto[]): Uint8Array {
+  return encode({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: {
+      name: "decoder",
+      node: [{ opType: "Identity", input: [inputs[0]?.name ?? "a"], output: [outputs[0]?.name ?? "b"] }],
+      input: inputs,
+      output: outputs,
+    },
+  });
+}
+
+function fileCases(fx: Fixtures): Broken[] {
+  const cases: Broken[] = SPECIALS.map((s) => ({
+    name: `${s.name} as the model`,
+    make: s.make,
+    says: s.says,
+  }));
+  const v = fx.onnxBytes;
+  cases.push({
+    name: "a 3 GiB sparse file",
+    make: (p) => sparse(p, 3 * 2 ** 30),
+    says: /3 GiB, more than the 2 GiB/,
+  });
+  cases.push({
+    name: "an empty file",
+    bytes: new Uint8Array(),
+    says: /is not an ONNX model: it has no graph/,
+  });
+  for (const frac of [0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    cases.push({
+      name: `truncated at ${frac * 100} %`,
+      bytes: v.subarray(0, Math.floor(frac * v.length)),
+      says: /is not an ONNX model.*(index out of range|invalid wire type)|has no (graph|diffit\.spec)/,
+    });
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const r = new Rng(seed, "onnx-noise");
+    cases.push({
+      name: `4 KiB of random bytes (seed ${seed})`,
+      bytes: Uint8Array.from({ length: 4096 }, () => r.int(256)),
+      says: /is not an ONNX model/,
+    });
+  }
+  cases.push({ name: "weights given as a model", bytes: fx.weightsBytes, says: /is not an ONNX model/ });
+  cases.push({
+    name: "a spec given as a model",
+    bytes: Buffer.from('{"family": "image"}'),
+    says: /is not an ONNX model \(it is JSON text: a spec\?\)/,
+  });
+  cases.push({
+    name: "a zip given as a model",
+    bytes: Buffer.concat([Buffer.from("PK\x03\x04"), Buffer.alloc(60, 1)]),
+    says: /is not an ONNX model \(it is a zip archive/,
+  });
+  cases.push({
+    name: "a PNG given as a model",
+    bytes: Buffer.from("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01", "latin1"),
+    says: /is not an ONNX model \(it is a PNG image\)/,
+  });
+  cases.push({
+    name: "text given as a model",
+    bytes: Buffer.from("model = DiffiT()\n"),
+    says: /is not an ONNX model/,
+  });
+  return cases;
+}
+
+function graphCases(fx: Fixtures): Broken[] {
+  const v = fx.onnxBytes;
+  const cases: Broken[] = [];
+  const change = (name: string, edit: (m: ModelProto) => void, says: RegExp) =>
+    cases.push({ name, bytes: mutate(v, edit), says, via: SPEC_READERS });
+  const setMeta = (key: string, value: string | undefined) => (m: ModelProto) => {
+    const props = (m.metadataProps ?? []).filter((p) => p.key !== key);
+    m.metadataProps = value === undefined ? props : [...props, { key, value }];
+  };
+  const spec = JSON.parse(
+    onnx.ModelProto.decode(v).metadataProps?.find((p) => p.key === "diffit.spec")?.value ?? "{}",
+  ) as Record<string, unknown>;
+  change("no diffit.spec metadata", setMeta("diffit.spec", undefined), /has no diffit\.spec metadata/);
+  for (const [label, text] of [
+    ["cut short", '{"family": "image"'],
+    ["NaN", "NaN"],
+    ["single-quoted", "{'family': 'image'}"],
+    ["empty", " "],
+  ] as const)
+    change(
+      `diffit.spec metadata ${label}`,
+      setMeta("diffit.spec", text),
+      /its diffit\.spec metadata is not JSON/,
+    );
+  for (const [label, value] of [
+    ["an empty object", {}],
+    ["null", null],
+    ["an array", []],
+    ["a number", 7],
+    ["a spec with an unknown family", { ...spec, family: "gan" }],
+  ] as const)
+    change(
+      `diffit.spec ${label}`,
+      setMeta("diffit.spec", JSON.stringify(value)),
+      /carries a spec this compiler rejects/,
+    );
+  const otherSpec = (label: string, over: Record<string, unknown>, says: RegExp) =>
+    change(`diffit.spec of ${label}`, setMeta("diffit.spec", JSON.stringify({ ...spec, ...over })), says);
+  otherSpec(
+    "16×16 images",
+    { input: { size: 16, channels: 1 } },
+    /input x is \[batch, 1, 8, 8\], expected \[N, 1, 16, 16\]/,
+  );
+  otherSpec(
+    "3 channels",
+    { input: { size: 8, channels: 3 } },
+    /input x is \[batch, 1, 8, 8\], expected \[N, 3, 8, 8\]/,
+  );
+  otherSpec("an unconditional model", { conditioning: { classes: 0 } }, /unexpected input y \[batch\]/);
+  otherSpec(
+    "a 2-channel model",
+    { input: { size: 8, channels: 2 } },
+    /input x is \[batch, 1, 8, 8\], expected \[N, 2, 8, 8\]/,
+  );
+  change(
+    "diffit.denoiser unknown",
+    setMeta("diffit.denoiser", "ddim"),
+    /its diffit\.denoiser metadata is "ddim", not raw or edm/,
+  );
+  change(
+    "diffit.denoiser edm on a raw network",
+    setMeta("diffit.denoiser", "edm"),
+    /no input sigma \[N\].*unexpected input t/s,
+  );
+  const graph = (m: ModelProto) => {
+    if (!m.graph) throw new Error("the fixture model has no graph");
+    return m.graph;
+  };
+  const input = (m: ModelProto, name: string) => (graph(m).input ?? []).find((i) => i.name === name) ?? {};
+  change(
+    "no graph",
+    (m) => {
+      m.graph = null;
+    },
+    /is not an ONNX model: it has no graph/,
+  );
+  change(
+    "IR version 0",
+    (m) => {
+      m.irVersion = 0;
+    },
+    /it has no IR version/,
+  );
+  change(
+    "no opset",
+    (m) => {
+      m.opsetImport = [];
+    },
+    /it has no opset/,
+  );
+  const io = (name: string, edit: (m: ModelProto) => void, says: RegExp) => change(name, edit, says);
+  io(
+    "input x renamed",
+    (m) => {
+      input(m, "x").name = "image";
+    },
+    /no input x \[N, 1, 8, 8\].*unexpected input image/s,
+  );
+  io(
+    "input x as int64",
+    (m) => {
+      const t = input(m, "x").type?.tensorType;
+      if (t) t.elemType = DataType.INT64;
+    },
+    /input x is int64, expected float/,
+  );
+  io(
+    "input x of rank 3",
+    (m) => {
+      Object.assign(input(m, "x"), tensorInfo("x", DataType.FLOAT, ["batch", 8, 8]));
+    },
+    /input x is \[batch, 8, 8\], expected \[N, 1, 8, 8\]/,
+  );
+  io(
+    "input x of 16×16",
+    (m) => {
+      Object.assign(input(m, "x"), tensorInfo("x", DataType.FLOAT, ["batch", 1, 16, 16]));
+    },
+    /input x is \[batch, 1, 16, 16\]/,
+  );
+  io(
+    "input x without a type",
+    (m) => {
+      input(m, "x").type = null;
+    },
+    /input x is not a tensor, expected float/,
+  );
+  io(
+    "input x with a zero dimension",
+    (m) => {
+      Object.assign(input(m, "x"), tensorInfo("x", DataType.FLOAT, ["batch", 1, 8, 0]));
+    },
+    /input x is \[batch, 1, 8, 0\]/,
+  );
+  io(
+    "input x as float16",
+    (m) => {
+      const t = input(m, "x").type?.tensorType;
+      if (t) t.elemType = DataType.FLOAT16;
+    },
+    /input x is float16, expected float/,
+  );
+  io(
+    "input t missing",
+    (m) => {
+      graph(m).input = (graph(m).input ?? []).filter((i) => i.name !== "t");
+    },
+    /no input t \[N\]/,
+  );
+  io(
+    "input t as int32",
+    (m) => {
+      const t = input(m, "t").type?.tensorType;
+      if (t) t.elemType = DataType.INT32;
+    },
+    /input t is int32, expected float/,
+  );
+  io(
+    "input t of rank 2",
+    (m) => {
+      Object.assign(input(m, "t"), tensorInfo("t", DataType.FLOAT, ["batch", 1]));
+    },
+    /input t is \[batch, 1\], expected \[N\]/,
+  );
+  io(
+    "input y missing",
+    (m) => {
+      graph(m).input = (graph(m).input ?? []).filter((i) => i.name !== "y");
+    },
+    /no input y \[N\]/,
+  );
+  io(
+    "input y as float",
+    (m) => {
+      const t = input(m, "y").type?.tensorType;
+      if (t) t.elemType = DataType.FLOAT;
+    },
+    /input y is float, expected int64/,
+  );
+  io(
+    "an extra input",
+    (m) => {
+      graph(m).input = [...(graph(m).input ?? []), tensorInfo("mask", DataType.FLOAT, ["batch", 8, 8])];
+    },
+    /unexpected input mask/,
+  );
+  io(
+    "output renamed",
+    (m) => {
+      const [o] = graph(m).output ?? [];
+      if (o) o.name = "denoised";
+    },
+    /no output out.*unexpected output denoised/s,
+  );
+  io(
+    "no outputs",
+    (m) => {
+      graph(m).output = [];
+    },
+    /no output out \[N, 1, 8, 8\]/,
+  );
+  io(
+    "output of 5 channels",
+    (m) => {
+      graph(m).output = [tensorInfo("out", DataType.FLOAT, ["batch", 5, 8, 8])];
+    },
+    /output out is \[batch, 5, 8, 8\], expected \[N, 1, 8, 8\]/,
+  );
+  io(
+    "output as int64",
+    (m) => {
+      graph(m).output = [tensorInfo("out", DataType.INT64, ["batch", 1, 8, 8])];
+    },
+    /output out is int64, expected float/,
+  );
+  io(
+    "output of rank 5",
+    (m) => {
+      graph(m).output = [tensorInfo("out", DataType.FLOAT, ["batch", 1, 8, 8, 1])];
+    },
+    /output out is \[batch, 1, 8, 8, 1\]/,
+  );
+  io(
+    "inputs without names",
+    (m) => {
+      for (const i of graph(m).input ?? []) i.name = "";
+    },
+    /no input x/,
+  );
+  io(
+    "a second output",
+    (m) => {
+      graph(m).output = [...(graph(m).output ?? []), tensorInfo("extra", DataType.FLOAT, ["batch"])];
+    },
+    /unexpected output extra/,
+  );
+  const external = (name: string, location: string, says: RegExp, length = 16) =>
+    change(
+      name,
+      (m) => {
+        const t = (graph(m).initializer ?? []).find((i) => (i.rawData?.length ?? 0) >= 64);
+        if (!t) throw new Error("no initializer to move to external data");
+        t.rawData = new Uint8Array();
+        t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+        t.externalData = [
+          { key: "location", value: location },
+          { key: "offset", value: "0" },
+          { key: "length", value: String(length) },
+        ];
+      },
+      says,
+    );
+  const OUTSIDE = /keeps its data at .*, outside the model's folder; export the model again/;
+  external("external data at ../", "../escape.bin", OUTSIDE);
+  external("external data at /dev/zero", "/dev/zero", OUTSIDE);
+  external("external data at an absolute path", "/etc/hostname", OUTSIDE);
+  external("external data with no location", "", OUTSIDE);
+  external("external data missing", "missing.bin", /missing\.bin does not exist/);
+  external("external data that is a FIFO", "pipe.bin", /pipe\.bin is a FIFO/);
+  external("external data that is a directory", "folder.bin", /folder\.bin is a directory/);
+  external(
+    "external data too short",
+    "short.bin",
+    /reads bytes up to 4096 of short\.bin, which has 8 \(truncated\?\)/,
+    4096,
+  );
+  // Past every check of the file itself: onnxruntime's refusal, with the file named.
+  const runtime = (name: string, edit: (m: ModelProto) => void) =>
+    cases.push({
+      name,
+      bytes: mutate(v, edit),
+      says: /onnxruntime cannot load .*: /,
+      via: ["sample --model", "verify"],
+    });
+  runtime("a node of an unknown op", (m) => {
+    const [n] = graph(m).node ?? [];
+    if (n) n.opType = "NoSuchOp";
+  });
+  runtime("a node reading a value nobody makes", (m) => {
+    const [n] = graph(m).node ?? [];
+    if (n) n.input = ["nowhere"];
+  });
+  runtime("an opset from the future", (m) => {
+    m.opsetImport = [{ domain: "", version: 999 }];
+  });
+  return cases;
+}
+
+/** Files that decode but are no VAE decoder, or no feature network, for the spec's shapes. */
+function signatureCases(): Broken[] {
+  const F = DataType.FLOAT;
+  const cases: Broken[] = [];
+  const decoder = (name: string, inputs: ValueInfoProto[], outputs: ValueInfoProto[], says: RegExp) =>
+    cases.push({
+      name: `VAE decoder: ${name}`,
+      bytes: identityModel(inputs, outputs),
+      says,
+      via: ["--vae-decoder"],
+    });
+  const image = tensorInfo("image", F, ["N", 3, "H", "W"]);
+  decoder(
+    "3-channel latents",
+    [tensorInfo("latent", F, ["N", 3, "h", "w"])],
+    [image],
+    /input latent is \[N, 3, h, w\], expected \[N, 4, 8, 8\]/,
+  );
+  decoder(
+    "latents of 16×16",
+    [tensorInfo("latent", F, ["N", 4, 16, 16])],
+    [image],
+    /input latent is \[N, 4, 16, 16\]/,
+  );
+  decoder(
+    "latents of rank 3",
+    [tensorInfo("latent", F, ["N", 4, 8])],
+    [image],
+    /input latent is \[N, 4, 8\]/,
+  );
+  decoder(
+    "int64 latents",
+    [tensorInfo("latent", DataType.INT64, ["N", 4, 8, 8])],
+    [image],
+    /input latent is int64, expected float/,
+  );
+  decoder(
+    "two inputs",
+    [tensorInfo("latent", F, ["N", 4, 8, 8]), tensorInfo("scale", F, [1])],
+    [image],
+    /unexpected input scale/,
+  );
+  decoder("no input", [], [image], /no input #1 \[N, 4, 8, 8\]/);
+  decoder(
+    "an output of rank 3",
+    [tensorInfo("latent", F, ["N", 4, 8, 8])],
+    [tensorInfo("image", F, ["N", 3, 64])],
+    /output image is \[N, 3, 64\]/,
+  );
+  decoder(
+    "an int output",
+    [tensorInfo("latent", F, ["N", 4, 8, 8])],
+    [tensorInfo("image", DataType.UINT8, ["N", 3, 64, 64])],
+    /output image is uint8, expected float/,
+  );
+  decoder(
+    "an output of 5 channels",
+    [tensorInfo("latent", F, ["N", 4, 8, 8])],
+    [tensorInfo("image", F, ["N", 5, 64, 64])],
+    /the decoder returns 5 channels; images need 1 or 3/,
+  );
+  decoder(
+    "two outputs",
+    [tensorInfo("latent", F, ["N", 4, 8, 8])],
+    [image, tensorInfo("kl", F, [1])],
+    /unexpected output kl/,
+  );
+  decoder("no output", [tensorInfo("latent", F, ["N", 4, 8, 8])], [], /no output #1/);
+  const features = (name: string, inputs: ValueInfoProto[], outputs: ValueInfoProto[], says: RegExp) =>
+    cases.push({
+      name: `feature network: ${name}`,
+      bytes: identityModel(inputs, outputs),
+      says,
+      via: ["--features"],
+    });
+  const feats = tensorInfo("features", F, ["N", 64]);
+  features(
+    "3-channel images",
+    [tensorInfo("x", F, ["N", 3, 32, 32])],
+    [feats],
+    /input x is \[N, 3, 32, 32\], expected \[N, 1, 32, 32\]/,
+  );
+  features("28×28 images", [tensorInfo("x", F, ["N", 1, 28, 28])], [feats], /input x is \[N, 1, 28, 28\]/);
+  features(
+    "uint8 images",
+    [tensorInfo("x", DataType.UINT8, ["N", 1, 32, 32])],
+    [feats],
+    /input x is uint8, expected float/,
+  );
+  features(
+    "two inputs",
+    [tensorInfo("x", F, ["N", 1, 32, 32]), tensorInfo("y", DataType.INT64, ["N"])],
+    [feats],
+    /unexpected input y/,
+  );
+  features(
+    "int64 features",
+    [tensorInfo("x", F, ["N", 1, 32, 32])],
+    [tensorInfo("f", DataType.INT64, ["N", 8])],
+    /output f is int64, expected float/,
+  );
+  features("rank-2 images", [tensorInfo("x", F, ["N", 1024])], [feats], /input x is \[N, 1024\]/);
+  features(
+    "float16 images",
+    [tensorInfo("x", DataType.FLOAT16, ["N", 1, 32, 32])],
+    [feats],
+    /input x is float16/,
+  );
+  features("no output", [tensorInfo("x", F, ["N", 1, 32, 32])], [], /no output #1/);
+  return cases;
+}
+
+export function onnxCases(fx: Fixtures): CorpusCase[] {
+  const all = commands(fx);
+  const names = Object.keys(all);
+  mkdirSync(joinPath(fx.dir, "onnx"), { recursive: true });
+  // Files beside the models that the external-data cases point at.
+  fx.put("onnx/short.bin", new Uint8Array(8));
+  mkdirSync(joinPath(fx.dir, "onnx", "folder.bin"));
+  for (const s of SPECIALS) if (s.name === "a FIFO") s.make(joinPath(fx.dir, "onnx", "pipe.bin"));
+  const cases: CorpusCase[] = [];
+  [...fileCases(fx), ...graphCases(fx), ...signatureCases()].forEach((b, i) => {
+    const path = joinPath(fx.dir, "onnx", `case-${i}.onnx`);
+    if (b.bytes) fx.put(`onnx/case-${i}.onnx`, b.bytes);
+    else b.make?.(path);
+    const via = b.via ?? names;
+    const name = via[i % via.length] ?? "verify";
+    const command = all[name];
+    if (command)
+      cases.push({ name: `onnx: ${b.name} (${name})`, args: command(path), exit: 1, expect: [path, b.says] });
+  });
+  return cases;
+}
