@@ -38,8 +38,11 @@ export const LIMITS = {
   idxBytes: 1 * GiB,
   /** Bytes of the pickle of a torch.save zip, unpacked (a state_dict's is ~100 KB, with optimizer state a few MB). */
   pickleBytes: 256 * MiB,
-  /** Members of a torch.save zip (one per storage: ~1000 for the largest official checkpoint). */
-  zipEntries: 100_000,
+  /**
+   * Members of a torch.save zip (one per storage: ~700 for the largest official model, a few
+   * thousand with optimizer state); a directory claiming more is read as garbage past the real ones.
+   */
+  zipEntries: 20_000,
 } as const;
 
 export type LimitName = keyof typeof LIMITS;

@@ -97,7 +97,10 @@ function fromTorchZip(buf: Uint8Array, path: string, key: string | undefined): S
 
 /** Reads the state_dict of a safetensors or torch.save zip file. */
 export function readStateDict(path: string, key?: string): StateDict {
-  const buf = readRegularFile(path, { what: "checkpoint" });
+  const buf = readRegularFile(path, {
+    what: "checkpoint",
+    hint: "Node.js buffers end at 4 GiB: save the state_dict alone (without optimizer state), or in float16",
+  });
   if (isZip(buf)) return fromTorchZip(buf, path, key);
   if (buf[0] === 0x80)
     throw new InputError(

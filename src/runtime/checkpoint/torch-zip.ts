@@ -20,6 +20,8 @@ export interface TorchZip {
 export const isZip = (buf: Uint8Array): boolean =>
   buf.byteLength >= 4 && buf[0] === 0x50 && buf[1] === 0x4b && buf[2] === 0x03 && buf[3] === 0x04;
 
+const RESAVE = "re-save the checkpoint with torch.save (or as safetensors)";
+
 /** A zip member as the central directory describes it, before anything is inflated. */
 interface Member {
   name: string;
@@ -70,7 +72,7 @@ export function openTorchZip(buf: Uint8Array, source: string): TorchZip {
     // A directory claiming millions of entries is read as garbage past the real ones: stop early.
     if (names.length >= LIMITS.zipEntries)
       throw new InputError(
-        `${source}: the zip lists more than ${LIMITS.zipEntries} members; a torch.save checkpoint has one per storage (a corrupt or hostile file)`,
+        `${source}: the zip lists more than ${LIMITS.zipEntries} members; a torch.save checkpoint has one per storage (a corrupt or hostile file); ${RESAVE}`,
       );
     names.push(f.name);
     return false;
@@ -80,20 +82,21 @@ export function openTorchZip(buf: Uint8Array, source: string): TorchZip {
   const [pklName] = pkl;
   if (!pklName || pkl.length > 1)
     throw new InputError(
-      `${source}: not a torch.save zip (expected one <root>/data.pkl, found ${pkl.length ? pkl.join(", ") : "none"})`,
+      `${source}: not a torch.save zip (expected one <root>/data.pkl, found ${pkl.length ? pkl.join(", ") : "none"}); ${RESAVE}`,
     );
   const root = pklName.slice(0, -"data.pkl".length);
   const byteorder = names.includes(`${root}byteorder`)
     ? unzipOne(buf, `${root}byteorder`, source)
     : undefined;
   if (byteorder && new TextDecoder().decode(byteorder).trim() !== "little")
-    throw new InputError(`${source}: big-endian storages are not supported`);
+    throw new InputError(`${source}: big-endian storages are not supported; ${RESAVE}`);
 
   let value: TorchValue;
   try {
     value = readTorchPickle(unzipOne(buf, pklName, source) ?? new Uint8Array(), `${source}:${pklName}`);
   } catch (e) {
-    if (e instanceof PickleError) throw new InputError(e.message);
+    if (e instanceof PickleError)
+      throw new InputError(e.message.includes("never executed") ? e.message : `${e.message}; ${RESAVE}`);
     throw e;
   }
 
@@ -103,7 +106,9 @@ export function openTorchZip(buf: Uint8Array, source: string): TorchZip {
     if (seen) return seen;
     const bytes = unzipOne(buf, `${root}data/${key}`, source);
     if (!bytes)
-      throw new InputError(`${source}: the pickle names storage ${key}, but ${root}data/${key} is missing`);
+      throw new InputError(
+        `${source}: the pickle names storage ${key}, but ${root}data/${key} is missing (a damaged file?); ${RESAVE}`,
+      );
     storages.set(key, bytes);
     return bytes;
   };
@@ -115,7 +120,7 @@ export function openTorchZip(buf: Uint8Array, source: string): TorchZip {
       const bytes = storage(ref.storage.key);
       if (bytes.byteLength < ref.storage.numel * size)
         throw new InputError(
-          `${source}: storage ${ref.storage.key} has ${bytes.byteLength} bytes, the pickle says ${ref.storage.numel} × ${size}`,
+          `${source}: storage ${ref.storage.key} has ${bytes.byteLength} bytes, the pickle says ${ref.storage.numel} × ${size} (a damaged file?); ${RESAVE}`,
         );
       return { dtype: ref.storage.dtype, shape: [...ref.shape], bytes: gather(bytes, ref, size) };
     },

@@ -73,9 +73,13 @@ export function loadIdxDataset(
   const imgs = readIdx(imagesFile);
   const labs = readIdx(labelsFile);
   if (imgs.shape.length !== 3)
-    throw new InputError(`${imagesFile}: expected [count, height, width], got [${imgs.shape.join(", ")}]`);
+    throw new InputError(
+      `${imagesFile}: expected [count, height, width], got [${imgs.shape.join(", ")}]; ${DATA_FOLDER_HELP}`,
+    );
   if (labs.shape.length !== 1)
-    throw new InputError(`${labelsFile}: expected [count] labels, got [${labs.shape.join(", ")}]`);
+    throw new InputError(
+      `${labelsFile}: expected [count] labels, got [${labs.shape.join(", ")}]; ${DATA_FOLDER_HELP}`,
+    );
   const [n = 0, h = 0, w = 0] = imgs.shape;
   if (n === 0) throw new InputError(`${imagesFile} holds no images; ${DATA_FOLDER_HELP}`);
   if (Math.min(h, w) < LIMITS.imageMinSide)
@@ -83,7 +87,9 @@ export function loadIdxDataset(
       `${imagesFile} holds ${w}×${h} images, too small to train on (at least ${LIMITS.imageMinSide} pixels a side); ${DATA_FOLDER_HELP}`,
     );
   if (labs.shape[0] !== n)
-    throw new InputError(`${imagesFile} has ${n} images but ${labelsFile} has ${labs.shape[0]} labels`);
+    throw new InputError(
+      `${imagesFile} has ${n} images but ${labelsFile} has ${labs.shape[0]} labels; give the images and labels of one download`,
+    );
   const count = Math.min(n, limit ?? n);
   const images = new Float32Array(count * size * size);
   for (let i = 0; i < count; i++)

@@ -23,7 +23,7 @@ function header(buf: Uint8Array, file: string): { shape: number[]; start: number
   if (buf.length < 4) return undefined;
   if (buf[2] !== 0x08)
     throw new InputError(
-      `${file}: IDX dtype 0x${(buf[2] ?? 0).toString(16)} is not supported (only unsigned bytes)`,
+      `${file}: IDX dtype 0x${(buf[2] ?? 0).toString(16)} is not supported (only unsigned bytes, as MNIST ships); ${FIX}`,
     );
   const rank = buf[3] ?? 0;
   const start = 4 + 4 * rank;
@@ -33,7 +33,7 @@ function header(buf: Uint8Array, file: string): { shape: number[]; start: number
   const size = shape.reduce((a, b) => a * b, 1);
   if (size > LIMITS.idxBytes)
     throw new InputError(
-      `${file}: the IDX header declares shape [${shape.join(", ")}], ${formatBytes(size)} of data, more than the ${formatBytes(LIMITS.idxBytes)} diffit reads; ${FIX}`,
+      `${file}: the IDX header declares shape [${shape.join(", ")}], ${formatBytes(size)} of data, more than the ${formatBytes(LIMITS.idxBytes)} diffit reads; use a subset of the data set, or ${FIX}`,
     );
   return { shape, start, size };
 }
@@ -88,8 +88,9 @@ export function parseIdx(raw: Uint8Array, file: string): IdxArray {
 export function readIdx(file: string): IdxArray {
   // A gzip file is at most its data (stored blocks add ~0.01 %), so the same bound applies.
   const raw = readRegularFile(file, {
-    what: "IDX data",
+    what: "gzipped or plain IDX",
     maxBytes: LIMITS.idxBytes + 1024 * 1024,
+    hint: "use a subset of the data set (full MNIST is 47 MB)",
   });
   return parseIdx(raw, file);
 }

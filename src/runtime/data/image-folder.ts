@@ -74,6 +74,7 @@ export function loadImageFolder(
   const labels = new Int32Array(wanted.length);
   let count = 0;
   let skipped = 0;
+  let firstSkip = "";
   for (const { file, label } of wanted) {
     let img: Decoded;
     try {
@@ -81,6 +82,7 @@ export function loadImageFolder(
     } catch (e) {
       if (o.skipBad) {
         skipped++;
+        firstSkip ||= e instanceof Error ? e.message : String(e);
         continue;
       }
       throw new InputError(`${e instanceof Error ? e.message : e} (use --skip-bad to skip unreadable files)`);
@@ -91,7 +93,7 @@ export function loadImageFolder(
   }
   if (count === 0)
     throw new InputError(
-      `${dir} has no usable images: all ${skipped} were unreadable or degenerate and skipped; ${DATA_FOLDER_HELP}`,
+      `${dir} has no usable images: all ${skipped} were unreadable or degenerate and skipped (the first: ${firstSkip}); ${DATA_FOLDER_HELP}`,
     );
   return {
     images: images.subarray(0, count * per),

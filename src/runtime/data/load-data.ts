@@ -41,7 +41,7 @@ export function loadData(path: string, o: DataOptions): Dataset {
   const hasIdx = readdirSync(path).some((f) => f.includes("-idx"));
   if (hasIdx)
     throw new InputError(
-      `${path} has IDX files but no ${o.split === "train" ? "train" : "t10k"}-images/labels pair for the ${o.split} split`,
+      `${path} has IDX files but no ${o.split === "train" ? "train" : "t10k"}-images/labels pair for the ${o.split} split; ${DATA_FOLDER_HELP}`,
     );
   return loadImageFolder(path, o);
 }

@@ -34,8 +34,15 @@ interface JpegHeader {
 export type ImageHeader = PngHeader | JpegHeader;
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-/** Samples per pixel of each PNG colour type. */
+/** Samples per pixel of each PNG colour type, and the bit depths it allows. */
 const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const PNG_DEPTHS: Record<number, number[]> = {
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
+};
 
 const be16 = (b: Uint8Array, at: number) => ((b[at] ?? 0) << 8) | (b[at + 1] ?? 0);
 const be32 = (b: Uint8Array, at: number) => (be16(b, at) * 65536 + be16(b, at + 2)) >>> 0;
@@ -44,6 +51,12 @@ const ascii = (b: Uint8Array, at: number, n: number) => String.fromCharCode(...b
 function pngHeader(b: Uint8Array, file: string): PngHeader {
   if (b.length < 33 || be32(b, 8) !== 13 || ascii(b, 12, 4) !== "IHDR")
     throw new InputError(`${file}: a PNG without its IHDR header (truncated or corrupt)`);
+  const [depth = 0, colorType = 0, compression, filter, interlace = 0] = b.subarray(24, 29);
+  const depths = PNG_DEPTHS[colorType];
+  if (!depths || !depths.includes(depth) || compression !== 0 || filter !== 0 || interlace > 1)
+    throw new InputError(
+      `${file}: an invalid PNG header (colour type ${colorType}, bit depth ${depth}, compression ${compression}, filter ${filter}, interlace ${interlace})`,
+    );
   return {
     format: "png",
     width: be32(b, 16),
@@ -119,9 +132,11 @@ function pngData(b: Uint8Array, file: string): Uint8Array {
   return Buffer.concat(parts);
 }
 
-/** Bytes an Adam7-interlaced PNG's image data unpacks to: seven sub-images, a filter byte a row. */
-function interlacedBytes(h: PngHeader): number {
+/** Bytes a PNG's image data unpacks to: rows with a filter byte each, seven sub-images if interlaced. */
+function pngDataBytes(h: PngHeader): number {
   const bits = (PNG_CHANNELS[h.colorType] ?? 4) * h.depth;
+  const rows = (w: number, n: number) => (w > 0 && n > 0 ? n * (Math.ceil((w * bits) / 8) + 1) : 0);
+  if (h.interlace !== 1) return rows(h.width, h.height);
   const passes = [
     [0, 0, 8, 8],
     [4, 0, 8, 8],
@@ -132,30 +147,37 @@ function interlacedBytes(h: PngHeader): number {
     [0, 1, 1, 2],
   ] as const;
   let total = 0;
-  for (const [x0, y0, dx, dy] of passes) {
-    const w = Math.ceil((h.width - x0) / dx);
-    const rows = Math.ceil((h.height - y0) / dy);
-    if (w > 0 && rows > 0) total += rows * (Math.ceil((w * bits) / 8) + 1);
-  }
+  for (const [x0, y0, dx, dy] of passes)
+    total += rows(Math.ceil((h.width - x0) / dx), Math.ceil((h.height - y0) / dy));
   return total;
 }
 
-function decodePng(b: Buffer, h: PngHeader, file: string): DecodedImage {
-  // pngjs bounds the unpacking of plain PNGs by their dimensions, but inflates interlaced ones
-  // unbounded: check those here first.
-  if (h.interlace === 1) {
-    const max = interlacedBytes(h);
-    try {
-      inflateSync(pngData(b, file), { maxOutputLength: max });
-    } catch (e) {
-      if (e instanceof InputError) throw e;
-      throw new InputError(
-        (e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE"
-          ? `${file}: the PNG's data unpacks to more than its ${h.width}×${h.height} pixels need (a corrupt or hostile file)`
-          : `${file}: corrupt PNG data (${e instanceof Error ? e.message : e})`,
-      );
-    }
+/**
+ * pngjs inflates interlaced PNGs without bound, and hands corrupt or missing data on as
+ * uninitialised memory (a different "image" each run): the data is checked here first, to unpack
+ * to exactly the bytes the header's dimensions need.
+ */
+function checkPngData(b: Buffer, h: PngHeader, file: string): void {
+  const expected = pngDataBytes(h);
+  let out: Buffer;
+  try {
+    out = inflateSync(pngData(b, file), { maxOutputLength: expected });
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError(
+      (e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE"
+        ? `${file}: the PNG's data unpacks to more than its ${h.width}×${h.height} pixels need (a corrupt or hostile file)`
+        : `${file}: corrupt or missing PNG image data (${e instanceof Error ? e.message : e})`,
+    );
   }
+  if (out.length < expected)
+    throw new InputError(
+      `${file}: the PNG's data holds ${out.length} of the ${expected} bytes its pixels need (truncated?)`,
+    );
+}
+
+function decodePng(b: Buffer, h: PngHeader, file: string): DecodedImage {
+  checkPngData(b, h, file);
   const png = PNG.sync.read(b);
   return { width: png.width, height: png.height, rgba: png.data };
 }
@@ -165,7 +187,7 @@ function decodePng(b: Buffer, h: PngHeader, file: string): DecodedImage {
  * content, with dimensions inside the limits. Errors are InputErrors that name the file.
  */
 export function decodeImageFile(file: string): DecodedImage {
-  const b = readRegularFile(file, { what: "image", maxBytes: LIMITS.imageFileBytes });
+  const b = readRegularFile(file, { what: "PNG or JPEG image", maxBytes: LIMITS.imageFileBytes });
   const h = imageHeader(b, file);
   checkDimensions(h, file);
   try {
