@@ -53,7 +53,7 @@ function pngHeader(b: Uint8Array, file: string): PngHeader {
     throw new InputError(`${file}: a PNG without its IHDR header (truncated or corrupt)`);
   const [depth = 0, colorType = 0, compression, filter, interlace = 0] = b.subarray(24, 29);
   const depths = PNG_DEPTHS[colorType];
-  if (!depths || !depths.includes(depth) || compression !== 0 || filter !== 0 || interlace > 1)
+  if (!depths?.includes(depth) || compression !== 0 || filter !== 0 || interlace > 1)
     throw new InputError(
       `${file}: an invalid PNG header (colour type ${colorType}, bit depth ${depth}, compression ${compression}, filter ${filter}, interlace ${interlace})`,
     );
