@@ -68,7 +68,8 @@ export function readRegularFile(path: string, options: ReadOptions): Buffer {
     const buf = Buffer.allocUnsafe(s.size);
     let off = 0;
     while (off < s.size) {
-      const n = readSync(fd, buf, off, s.size - off, off);
+      // One read takes at most 2 GiB - 1 (a larger length overflows): read in 1 GiB pieces.
+      const n = readSync(fd, buf, off, Math.min(s.size - off, 2 ** 30), off);
       if (n === 0) break; // the file shrank while being read
       off += n;
     }
