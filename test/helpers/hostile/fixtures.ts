@@ -144,6 +144,48 @@ export function makeFixtures(dir: string): Fixtures {
   };
 }
 
+/** One broken input: its bytes, or what makes its path into something else; what must be said. */
+export interface Broken {
+  name: string;
+  bytes?: Uint8Array;
+  make?: (path: string) => void;
+  says: RegExp;
+  /** Expected exit code (default 1). */
+  exit?: number;
+}
+
+/** Puts a broken input at `rel` inside the fixture folder (its folder made) and returns the path. */
+export function place(fx: Fixtures, rel: string, b: Broken): string {
+  const path = join(fx.dir, rel);
+  mkdirSync(join(path, ".."), { recursive: true });
+  if (b.bytes) writeFileSync(path, b.bytes);
+  else b.make?.(path);
+  return path;
+}
+
+/**
+ * `train` on the image spec, as cheap as a run gets (one step of batch 2 on 8 images, tfjs, no
+ * grids), with `flags` saying what to read.
+ */
+export function quickTrain(fx: Fixtures, ...flags: string[]): string[] {
+  return [
+    "train",
+    fx.imageSpec,
+    ...flags,
+    "--steps",
+    "1",
+    "--batch",
+    "2",
+    "--limit",
+    "8",
+    "--engine",
+    "tfjs",
+    "--sample-every",
+    "0",
+    "--no-progress",
+  ];
+}
+
 /** A path that is not a regular file, and what a reader must say about it. */
 export interface Special {
   name: string;

@@ -6,33 +6,14 @@ import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { CorpusCase } from "../corpus.ts";
-import { type Fixtures, idxBytes, SPECIALS, sparse } from "./fixtures.ts";
+import { type Fixtures, idxBytes, quickTrain, SPECIALS, sparse } from "./fixtures.ts";
 
 const IMAGES = "train-images-idx3-ubyte";
 const LABELS = "train-labels-idx1-ubyte";
 
+/** `train --data` on a folder (a fresh run each time). */
 export function trainArgs(fx: Fixtures, data: string, ...extra: string[]): string[] {
-  return [
-    "train",
-    fx.imageSpec,
-    "--data",
-    data,
-    "--steps",
-    "1",
-    "--batch",
-    "2",
-    "--limit",
-    "8",
-    "--engine",
-    "tfjs",
-    "--sample-every",
-    "0",
-    "--no-progress",
-    "--force",
-    "--out",
-    joinPath(fx.dir, "out", "train"),
-    ...extra,
-  ];
+  return quickTrain(fx, "--data", data, "--force", "--out", joinPath(fx.dir, "out", "train"), ...extra);
 }
 
 interface Folder {

@@ -13,18 +13,12 @@ import {
 } from "../../../src/compiler/emit/onnx/proto.ts";
 import { Rng } from "../../../src/runtime/random.ts";
 import type { CorpusCase } from "../corpus.ts";
-import { type Fixtures, SPECIALS, sparse } from "./fixtures.ts";
+import { type Broken, type Fixtures, place, SPECIALS, sparse } from "./fixtures.ts";
 
 type Command = (path: string) => string[];
 
-interface Broken {
-  name: string;
-  bytes?: Uint8Array;
-  make?: (path: string) => void;
-  says: RegExp;
-  /** Commands that read the file (default: all five in turn). */
-  via?: string[];
-}
+/** A broken ONNX input, and the commands that read it (default: all five in turn). */
+type BrokenModel = Broken & { via?: string[] };
 
 function commands(fx: Fixtures): Record<string, Command> {
   const out = (name: string) => joinPath(fx.dir, "out", name);
@@ -85,8 +79,8 @@ function identityModel(inputs: ValueInfoProto[], outputs: ValueInfoProto[]): Uin
   });
 }
 
-function fileCases(fx: Fixtures): Broken[] {
-  const cases: Broken[] = SPECIALS.map((s) => ({
+function fileCases(fx: Fixtures): BrokenModel[] {
+  const cases: BrokenModel[] = SPECIALS.map((s) => ({
     name: `${s.name} as the model`,
     make: s.make,
     says: s.says,
@@ -140,9 +134,9 @@ function fileCases(fx: Fixtures): Broken[] {
   return cases;
 }
 
-function graphCases(fx: Fixtures): Broken[] {
+function graphCases(fx: Fixtures): BrokenModel[] {
   const v = fx.onnxBytes;
-  const cases: Broken[] = [];
+  const cases: BrokenModel[] = [];
   const change = (name: string, edit: (m: ModelProto) => void, says: RegExp) =>
     cases.push({ name, bytes: mutate(v, edit), says, via: SPEC_READERS });
   const setMeta = (key: string, value: string | undefined) => (m: ModelProto) => {
@@ -230,150 +224,113 @@ function graphCases(fx: Fixtures): Broken[] {
     },
     /it has no opset/,
   );
-  const io = (name: string, edit: (m: ModelProto) => void, says: RegExp) => change(name, edit, says);
-  io(
+  // Inputs and outputs of another type, shape or name, each changed alone.
+  const retype = (name: string, type: number, typeName: string, want: string) =>
+    change(
+      `input ${name} as ${typeName}`,
+      (m) => {
+        const t = input(m, name).type?.tensorType;
+        if (t) t.elemType = type;
+      },
+      new RegExp(`input ${name} is ${typeName}, expected ${want}`),
+    );
+  retype("x", DataType.INT64, "int64", "float");
+  retype("x", DataType.FLOAT16, "float16", "float");
+  retype("t", DataType.INT32, "int32", "float");
+  retype("y", DataType.FLOAT, "float", "int64");
+  const reshape = (name: string, dims: (number | string)[], says: RegExp) =>
+    change(
+      `input ${name} of shape [${dims.join(", ")}]`,
+      (m) => {
+        Object.assign(input(m, name), tensorInfo(name, name === "y" ? DataType.INT64 : DataType.FLOAT, dims));
+      },
+      says,
+    );
+  reshape("x", ["batch", 8, 8], /input x is \[batch, 8, 8\], expected \[N, 1, 8, 8\]/);
+  reshape("x", ["batch", 1, 16, 16], /input x is \[batch, 1, 16, 16\]/);
+  reshape("x", ["batch", 1, 8, 0], /input x is \[batch, 1, 8, 0\]/);
+  reshape("t", ["batch", 1], /input t is \[batch, 1\], expected \[N\]/);
+  for (const name of ["t", "y"])
+    change(
+      `input ${name} missing`,
+      (m) => {
+        graph(m).input = (graph(m).input ?? []).filter((i) => i.name !== name);
+      },
+      new RegExp(`no input ${name} \\[N\\]`),
+    );
+  const edit = (name: string, e: (g: NonNullable<ModelProto["graph"]>) => void, says: RegExp) =>
+    change(name, (m) => e(graph(m)), says);
+  edit(
     "input x renamed",
-    (m) => {
-      input(m, "x").name = "image";
+    (g) => {
+      const x = (g.input ?? []).find((i) => i.name === "x");
+      if (x) x.name = "image";
     },
     /no input x \[N, 1, 8, 8\].*unexpected input image/s,
   );
-  io(
-    "input x as int64",
-    (m) => {
-      const t = input(m, "x").type?.tensorType;
-      if (t) t.elemType = DataType.INT64;
-    },
-    /input x is int64, expected float/,
-  );
-  io(
-    "input x of rank 3",
-    (m) => {
-      Object.assign(input(m, "x"), tensorInfo("x", DataType.FLOAT, ["batch", 8, 8]));
-    },
-    /input x is \[batch, 8, 8\], expected \[N, 1, 8, 8\]/,
-  );
-  io(
-    "input x of 16×16",
-    (m) => {
-      Object.assign(input(m, "x"), tensorInfo("x", DataType.FLOAT, ["batch", 1, 16, 16]));
-    },
-    /input x is \[batch, 1, 16, 16\]/,
-  );
-  io(
+  edit(
     "input x without a type",
-    (m) => {
-      input(m, "x").type = null;
+    (g) => {
+      const x = (g.input ?? []).find((i) => i.name === "x");
+      if (x) x.type = null;
     },
     /input x is not a tensor, expected float/,
   );
-  io(
-    "input x with a zero dimension",
-    (m) => {
-      Object.assign(input(m, "x"), tensorInfo("x", DataType.FLOAT, ["batch", 1, 8, 0]));
-    },
-    /input x is \[batch, 1, 8, 0\]/,
-  );
-  io(
-    "input x as float16",
-    (m) => {
-      const t = input(m, "x").type?.tensorType;
-      if (t) t.elemType = DataType.FLOAT16;
-    },
-    /input x is float16, expected float/,
-  );
-  io(
-    "input t missing",
-    (m) => {
-      graph(m).input = (graph(m).input ?? []).filter((i) => i.name !== "t");
-    },
-    /no input t \[N\]/,
-  );
-  io(
-    "input t as int32",
-    (m) => {
-      const t = input(m, "t").type?.tensorType;
-      if (t) t.elemType = DataType.INT32;
-    },
-    /input t is int32, expected float/,
-  );
-  io(
-    "input t of rank 2",
-    (m) => {
-      Object.assign(input(m, "t"), tensorInfo("t", DataType.FLOAT, ["batch", 1]));
-    },
-    /input t is \[batch, 1\], expected \[N\]/,
-  );
-  io(
-    "input y missing",
-    (m) => {
-      graph(m).input = (graph(m).input ?? []).filter((i) => i.name !== "y");
-    },
-    /no input y \[N\]/,
-  );
-  io(
-    "input y as float",
-    (m) => {
-      const t = input(m, "y").type?.tensorType;
-      if (t) t.elemType = DataType.FLOAT;
-    },
-    /input y is float, expected int64/,
-  );
-  io(
+  edit(
     "an extra input",
-    (m) => {
-      graph(m).input = [...(graph(m).input ?? []), tensorInfo("mask", DataType.FLOAT, ["batch", 8, 8])];
+    (g) => {
+      g.input = [...(g.input ?? []), tensorInfo("mask", DataType.FLOAT, ["batch", 8, 8])];
     },
     /unexpected input mask/,
   );
-  io(
+  edit(
+    "inputs without names",
+    (g) => {
+      for (const i of g.input ?? []) i.name = "";
+    },
+    /no input x/,
+  );
+  edit(
     "output renamed",
-    (m) => {
-      const [o] = graph(m).output ?? [];
+    (g) => {
+      const [o] = g.output ?? [];
       if (o) o.name = "denoised";
     },
     /no output out.*unexpected output denoised/s,
   );
-  io(
+  edit(
     "no outputs",
-    (m) => {
-      graph(m).output = [];
+    (g) => {
+      g.output = [];
     },
     /no output out \[N, 1, 8, 8\]/,
   );
-  io(
+  const output = (label: string, o: ValueInfoProto[], says: RegExp) =>
+    edit(
+      label,
+      (g) => {
+        g.output = o;
+      },
+      says,
+    );
+  output(
     "output of 5 channels",
-    (m) => {
-      graph(m).output = [tensorInfo("out", DataType.FLOAT, ["batch", 5, 8, 8])];
-    },
+    [tensorInfo("out", DataType.FLOAT, ["batch", 5, 8, 8])],
     /output out is \[batch, 5, 8, 8\], expected \[N, 1, 8, 8\]/,
   );
-  io(
+  output(
     "output as int64",
-    (m) => {
-      graph(m).output = [tensorInfo("out", DataType.INT64, ["batch", 1, 8, 8])];
-    },
+    [tensorInfo("out", DataType.INT64, ["batch", 1, 8, 8])],
     /output out is int64, expected float/,
   );
-  io(
+  output(
     "output of rank 5",
-    (m) => {
-      graph(m).output = [tensorInfo("out", DataType.FLOAT, ["batch", 1, 8, 8, 1])];
-    },
+    [tensorInfo("out", DataType.FLOAT, ["batch", 1, 8, 8, 1])],
     /output out is \[batch, 1, 8, 8, 1\]/,
   );
-  io(
-    "inputs without names",
-    (m) => {
-      for (const i of graph(m).input ?? []) i.name = "";
-    },
-    /no input x/,
-  );
-  io(
+  output(
     "a second output",
-    (m) => {
-      graph(m).output = [...(graph(m).output ?? []), tensorInfo("extra", DataType.FLOAT, ["batch"])];
-    },
+    [tensorInfo("out", DataType.FLOAT, ["batch", 1, 8, 8]), tensorInfo("extra", DataType.FLOAT, ["batch"])],
     /unexpected output extra/,
   );
   const external = (name: string, location: string, says: RegExp, length = 16) =>
@@ -429,9 +386,9 @@ function graphCases(fx: Fixtures): Broken[] {
 }
 
 /** Files that decode but are no VAE decoder, or no feature network, for the spec's shapes. */
-function signatureCases(): Broken[] {
+function signatureCases(): BrokenModel[] {
   const F = DataType.FLOAT;
-  const cases: Broken[] = [];
+  const cases: BrokenModel[] = [];
   const decoder = (name: string, inputs: ValueInfoProto[], outputs: ValueInfoProto[], says: RegExp) =>
     cases.push({
       name: `VAE decoder: ${name}`,
@@ -550,9 +507,7 @@ export function onnxCases(fx: Fixtures): CorpusCase[] {
   for (const s of SPECIALS) if (s.name === "a FIFO") s.make(joinPath(fx.dir, "onnx", "pipe.bin"));
   const cases: CorpusCase[] = [];
   [...fileCases(fx), ...graphCases(fx), ...signatureCases()].forEach((b, i) => {
-    const path = joinPath(fx.dir, "onnx", `case-${i}.onnx`);
-    if (b.bytes) fx.put(`onnx/case-${i}.onnx`, b.bytes);
-    else b.make?.(path);
+    const path = place(fx, `onnx/case-${i}.onnx`, b);
     const via = b.via ?? names;
     const name = via[i % via.length] ?? "verify";
     const command = all[name];

@@ -4,7 +4,7 @@
 // refused with the file named, and a valid file must import.
 import { join as joinPath } from "node:path";
 import type { CorpusCase } from "../corpus.ts";
-import { randomStateDict } from "../official-diffit.ts";
+import { randomStateDict, SMALL_CONFIG } from "../official-diffit.ts";
 import {
   contiguousStrides,
   global,
@@ -16,34 +16,13 @@ import {
   tuple,
   writePickle,
 } from "../pickle-writer.ts";
-import { type Fixtures, SPECIALS, sparse } from "./fixtures.ts";
+import { type Broken, type Fixtures, place, SPECIALS, sparse } from "./fixtures.ts";
 
 const SPEC = "test/fixtures/checkpoint-import/latent-small.json";
 
-interface Broken {
-  name: string;
-  bytes?: Uint8Array;
-  make?: (path: string) => void;
-  says: RegExp;
-  exit?: number;
-}
-
 /** The official state_dict of the test-size latent spec, as torch.save writes it. */
 function validParts(): { pickle: Uint8Array; storages: Map<string, Storage>; root: PyValue } {
-  const sd = randomStateDict(
-    {
-      inputSize: 8,
-      inChannels: 4,
-      patch: 2,
-      hidden: 64,
-      depth: 2,
-      heads: 4,
-      mlpRatio: 4,
-      classes: 10,
-      learnSigma: true,
-    },
-    3,
-  );
+  const sd = randomStateDict(SMALL_CONFIG, 3);
   const storages = new Map<string, Storage>();
   const entries: [PyValue, PyValue][] = [];
   for (const [name, t] of sd) {
@@ -244,12 +223,7 @@ function patchByteorder(zip: Uint8Array): Uint8Array {
 export function ptCases(fx: Fixtures): CorpusCase[] {
   const out = joinPath(fx.dir, "out", "imported.safetensors");
   const cases: CorpusCase[] = brokenZips().map((b, i) => {
-    const path = joinPath(fx.dir, "pt", `case-${i}.pt`);
-    if (b.bytes) fx.put(`pt/case-${i}.pt`, b.bytes);
-    else {
-      fx.put("pt/.keep", "");
-      b.make?.(path);
-    }
+    const path = place(fx, `pt/case-${i}.pt`, b);
     return {
       name: `pt: ${b.name}`,
       args: ["import", path, "--spec", SPEC, "-o", out],

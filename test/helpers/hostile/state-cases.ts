@@ -4,16 +4,16 @@
 // step 1 and the run asks for 1 step, so a state that loads does no training work.
 import { join as joinPath } from "node:path";
 import type { CorpusCase } from "../corpus.ts";
-import { type Fixtures, SPECIALS, sparse, validProgress } from "./fixtures.ts";
+import {
+  type Broken,
+  type Fixtures,
+  place,
+  quickTrain,
+  SPECIALS,
+  sparse,
+  validProgress,
+} from "./fixtures.ts";
 import { edited, join, narrowed, type RawSafetensors, split, withValues } from "./safetensors-bytes.ts";
-
-interface Broken {
-  name: string;
-  bytes?: Uint8Array;
-  make?: (path: string) => void;
-  says: RegExp;
-  exit?: number;
-}
 
 const GROUPS = ["model/", "ema/", "adam.m/", "adam.v/"] as const;
 
@@ -365,34 +365,10 @@ function brokenStates(fx: Fixtures, valid: Uint8Array): Broken[] {
 }
 
 export function stateCases(fx: Fixtures, valid: Uint8Array): CorpusCase[] {
-  const resume = (out: string) => [
-    "train",
-    fx.imageSpec,
-    "--resume",
-    "--out",
-    out,
-    "--data",
-    fx.idxDir,
-    "--steps",
-    "1",
-    "--batch",
-    "2",
-    "--limit",
-    "8",
-    "--engine",
-    "tfjs",
-    "--sample-every",
-    "0",
-    "--no-progress",
-  ];
+  const resume = (out: string) => quickTrain(fx, "--resume", "--out", out, "--data", fx.idxDir);
   const cases = brokenStates(fx, valid).map((b, i): CorpusCase => {
     const out = joinPath(fx.dir, "states", `case-${i}`);
-    const path = joinPath(out, "state.safetensors");
-    if (b.bytes) fx.put(`states/case-${i}/state.safetensors`, b.bytes);
-    else {
-      fx.put(`states/case-${i}/.keep`, "");
-      b.make?.(path);
-    }
+    const path = place(fx, `states/case-${i}/state.safetensors`, b);
     return { name: `state: ${b.name}`, args: resume(out), exit: b.exit ?? 1, expect: [path, b.says] };
   });
   const raw = split(valid);

@@ -4,7 +4,7 @@
 // wrong with it, before any sampling, export or training work.
 import { join as joinPath } from "node:path";
 import type { CorpusCase } from "../corpus.ts";
-import { type Fixtures, SPECIALS, sparse } from "./fixtures.ts";
+import { type Broken, type Fixtures, place, quickTrain, SPECIALS, sparse } from "./fixtures.ts";
 import { edited, entries, join, narrowed, split, withValues } from "./safetensors-bytes.ts";
 
 type Command = (path: string) => string[];
@@ -29,39 +29,9 @@ export function weightsCommands(fx: Fixtures): Record<string, Command> {
       out("sample.png"),
     ],
     export: (p) => ["export", fx.imageSpec, "--checkpoint", p, "-o", out("export.onnx")],
-    init: (p) => [
-      "train",
-      fx.imageSpec,
-      "--init",
-      p,
-      "--data",
-      fx.idxDir,
-      "--steps",
-      "1",
-      "--batch",
-      "2",
-      "--limit",
-      "8",
-      "--engine",
-      "tfjs",
-      "--sample-every",
-      "0",
-      "--no-progress",
-      "--force",
-      "--out",
-      out("init"),
-    ],
+    init: (p) => quickTrain(fx, "--init", p, "--data", fx.idxDir, "--force", "--out", out("init")),
     verify: (p) => ["verify", fx.onnx, "--checkpoint", p],
   };
-}
-
-interface Broken {
-  name: string;
-  /** The file's bytes, or a function that makes the path into something else. */
-  bytes?: Uint8Array;
-  make?: (path: string) => void;
-  says: RegExp;
-  exit?: number;
 }
 
 function brokenFiles(fx: Fixtures): Broken[] {
@@ -418,12 +388,7 @@ export function weightsCases(fx: Fixtures): CorpusCase[] {
   const names = Object.keys(commands);
   const cases: CorpusCase[] = [];
   brokenFiles(fx).forEach((b, i) => {
-    const path = joinPath(fx.dir, "weights", `case-${i}.safetensors`);
-    if (b.bytes) fx.put(`weights/case-${i}.safetensors`, b.bytes);
-    else {
-      fx.put("weights/.keep", "");
-      b.make?.(path);
-    }
+    const path = place(fx, `weights/case-${i}.safetensors`, b);
     const every = /non-finite/.test(b.says.source) ? names : [names[i % names.length] ?? "sample"];
     for (const c of every) {
       const command = commands[c];
