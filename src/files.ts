@@ -37,7 +37,7 @@ export function statRegularFile(path: string, what: string): Stats {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new InputError(`${path} does not exist; check the ${what} path`);
     if (code === "EACCES") throw new InputError(`${path} cannot be read (permission denied)`);
-    throw new InputError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+    throw new InputError(`cannot read ${what} ${path}: ${(e as Error).message}; check the path`);
   }
   if (!s.isFile()) throw notRegular(path, s, what);
   return s;
@@ -68,7 +68,8 @@ export function readRegularFile(path: string, options: ReadOptions): Buffer {
     const buf = Buffer.allocUnsafe(s.size);
     let off = 0;
     while (off < s.size) {
-      const n = readSync(fd, buf, off, s.size - off, off);
+      // One read takes at most 2 GiB - 1 (a larger length overflows): read in 1 GiB pieces.
+      const n = readSync(fd, buf, off, Math.min(s.size - off, 2 ** 30), off);
       if (n === 0) break; // the file shrank while being read
       off += n;
     }

@@ -67,6 +67,33 @@ export const LIMITS = {
   safetensorsHeaderBytes: 100 * MiB,
   /** Bytes of any file read into memory at once (Node's largest Buffer is 4 GiB). */
   fileBytes: 4 * GiB - 1,
+
+  // Files and data.
+  /**
+   * Bytes of an ONNX model file (the graph, and the weights when inline): protobuf's own 2 GiB
+   * limit. Larger models keep their weights in external data beside the file, not counted here.
+   */
+  onnxModelBytes: 2 * GiB,
+  /** Bytes of one PNG or JPEG file of an image folder (a 64-megapixel PNG is ~200 MB at most). */
+  imageFileBytes: 256 * MiB,
+  /** Width or height of one image, read from its header before decoding (a wide panorama fits). */
+  imageSide: 32_768,
+  /** Pixels of one image (4 bytes each once decoded: 256 MiB; phone photos are 12 to 50 M). */
+  imagePixels: 64 * MiB,
+  /** Shorter side of a usable image: a one-pixel-wide strip has no picture in it to learn from. */
+  imageMinSide: 2,
+  /**
+   * Bytes of one IDX file's data, after gunzip when gzipped (full MNIST's training images are
+   * 47 MB, EMNIST's largest 640 MB); a gzip member is inflated only up to what its header declares.
+   */
+  idxBytes: 1 * GiB,
+  /** Bytes of the pickle of a torch.save zip, unpacked (a state_dict's is ~100 KB, with optimizer state a few MB). */
+  pickleBytes: 256 * MiB,
+  /**
+   * Members of a torch.save zip (one per storage: ~700 for the largest official model, a few
+   * thousand with optimizer state); a directory claiming more is read as garbage past the real ones.
+   */
+  zipEntries: 20_000,
 } as const;
 
 export type LimitName = keyof typeof LIMITS;

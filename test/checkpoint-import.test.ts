@@ -33,6 +33,7 @@ import {
   type OfficialStateDict,
   officialForward,
   randomStateDict,
+  SMALL_CONFIG,
 } from "./helpers/official-diffit.ts";
 import {
   contiguousStrides,
@@ -51,17 +52,7 @@ const SPEC = "test/fixtures/checkpoint-import/latent-small.json";
 const OUT = "out/test-checkpoint-import";
 mkdirSync(OUT, { recursive: true });
 
-const CONFIG: OfficialConfig = {
-  inputSize: 8,
-  inChannels: 4,
-  patch: 2,
-  hidden: 64,
-  depth: 2,
-  heads: 4,
-  mlpRatio: 4,
-  classes: 10,
-  learnSigma: true,
-};
+const CONFIG: OfficialConfig = SMALL_CONFIG;
 
 async function run(...args: string[]) {
   const out: string[] = [];

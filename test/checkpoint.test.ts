@@ -1,9 +1,9 @@
 // Weights round-trip through safetensors with the spec in the metadata; a checkpoint for other
 // shapes is refused with every mismatch listed, never partially loaded; corrupt files are refused.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { buildGraph } from "../src/compiler/ir/build.ts";
 import { specHash, validateInstance } from "../src/compiler/pipeline.ts";
 import {
@@ -37,6 +37,7 @@ const spec = (over: Record<string, unknown> = {}) => {
 };
 
 const dir = mkdtempSync(join(tmpdir(), "diffit-ck-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function weightsOf(graph: ReturnType<typeof buildGraph>, seed: number) {
   return new Map(graph.params.map((p) => [p.name, initialValues(p, seed)]));
@@ -156,5 +157,47 @@ describe("safetensors", () => {
     w.delete("pos_embed");
     expect(() => saveWeights(path, w, g, {})).toThrow(/no weights for pos_embed/);
     expect(readFileSync(path, "utf8")).toBe("previous");
+  });
+});
+
+describe("float16 and bfloat16 weights", () => {
+  it("widen exactly to float32, with one note per file", () => {
+    const values = Float32Array.from([0, 1, -2, 0.5, 65504, 2 ** -24]);
+    // float16 bits of those values, and bfloat16 as the top halves of the float32 bits.
+    const half = Uint16Array.from([0x0000, 0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001]);
+    const bf = Uint16Array.from(new Uint32Array(values.buffer), (b) => b >>> 16);
+    const f16 = { dtype: "F16" as const, shape: [6], bytes: new Uint8Array(half.buffer) };
+    const b16 = { dtype: "BF16" as const, shape: [6], bytes: new Uint8Array(bf.buffer) };
+    expect([...toFloat32(f16)]).toEqual([...values]);
+    // bfloat16 keeps 8 mantissa bits: these values need no more.
+    expect([...toFloat32(b16)]).toEqual([...values].map((v) => (v === 65504 ? 65280 : v)));
+  });
+
+  it("are loaded as the spec's weights, and the widening said once", () => {
+    const g = buildGraph(spec());
+    const w = weightsOf(g, 2);
+    const tensors = new Map(
+      g.params.map((p) => {
+        const v = w.get(p.name) ?? new Float32Array();
+        const bits = Uint16Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length), (b) => b >>> 16);
+        return [p.name, { dtype: "BF16" as const, shape: [...p.shape], bytes: new Uint8Array(bits.buffer) }];
+      }),
+    );
+    const path = join(dir, "bf16.safetensors");
+    writeFileSync(path, encodeSafetensors({ tensors, metadata: {} }));
+    const notes: string[] = [];
+    const { weights } = loadWeights(path, g, (line) => notes.push(line));
+    expect(notes).toEqual([
+      `note: ${path} stores ${g.params.length} BF16 tensor(s); widened to float32 (exactly)`,
+    ]);
+    for (const p of g.params) {
+      const got = weights.get(p.name) ?? new Float32Array();
+      const want = w.get(p.name) ?? new Float32Array();
+      // Truncating to bfloat16 changes each value by less than 2^-7 of it.
+      for (let i = 0; i < got.length; i++)
+        expect(Math.abs((got[i] ?? 0) - (want[i] ?? 0))).toBeLessThanOrEqual(
+          Math.abs(want[i] ?? 0) * 2 ** -7,
+        );
+    }
   });
 });

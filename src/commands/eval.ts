@@ -9,6 +9,7 @@ import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
 import { classRows, evaluateModel, notEvaluable } from "../runtime/eval/evaluate.ts";
 import { imageGrid, writePng } from "../runtime/images/png.ts";
 import { withTemporaryExport } from "../runtime/onnx/export-model.ts";
+import { checkSignature, DataType, readOnnxFile } from "../runtime/onnx/model-file.ts";
 import { specFromOnnx } from "../runtime/onnx/verify.ts";
 import {
   type CommandContext,
@@ -79,6 +80,17 @@ export function registerEval(program: Command, { io, setExit }: CommandContext):
       const spec = entry ? entry.spec : specFromOnnx(o.model ?? "").spec;
       const why = notEvaluable(spec);
       if (why) throw new InputError(why);
+      if (o.features)
+        checkSignature(
+          readOnnxFile(o.features, "feature network"),
+          [{ elemType: DataType.FLOAT, dims: ["N", 1, 32, 32] }],
+          [{ elemType: DataType.FLOAT }],
+          "a feature network of [N, 1, 32, 32] images",
+          "give an ONNX network that maps [N, 1, 32, 32] images in [-1, 1] to [N, D] float features",
+          true,
+        );
+      // The weights are read and checked before the backend starts or anything is sampled.
+      const weights = entry ? loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights : undefined;
       const backend = await selectBackend(o.backend);
       io.err(describeBackend(backend));
       const evaluate = (model: string) =>
@@ -96,14 +108,10 @@ export function registerEval(program: Command, { io, setExit }: CommandContext):
           log: io.err,
         });
       // A checkpoint is evaluated through a temporary EDM-denoiser export, removed afterwards.
-      const { images, ...result } = entry
-        ? await withTemporaryExport(
-            entry,
-            loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights,
-            evaluate,
-            "edm",
-          )
-        : await evaluate(o.model ?? "");
+      const { images, ...result } =
+        entry && weights
+          ? await withTemporaryExport(entry, weights, evaluate, "edm")
+          : await evaluate(o.model ?? "");
       if (o.grid) {
         const rows = classRows(images, o.n);
         writePng(o.grid, imageGrid(rows.images, rows.count, 32, 32, 1, 10));

@@ -26,10 +26,16 @@ interface ExportWeightsFlags {
 function specOfCheckpoint(path: string): ResolvedSpec {
   const text = readSafetensors(path).metadata.spec;
   if (!text) throw new UsageError(`${path} carries no spec in its metadata; name one with --spec`);
-  const r = validateInstance(JSON.parse(text));
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InputError(`${path}: the spec in its metadata is not JSON; name the spec with --spec`);
+  }
+  const r = validateInstance(value);
   if (!r.spec)
     throw new InputError(
-      `${path} carries a spec this compiler rejects: ${r.diagnostics.map((d) => d.message).join("; ")}`,
+      `${path} carries a spec this compiler rejects: ${r.diagnostics.map((d) => d.message).join("; ")}; name the spec with --spec`,
     );
   return r.spec;
 }

@@ -10,7 +10,6 @@ import { BACKENDS, describeBackend, selectBackend } from "../runtime/backend.ts"
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
 import { weightsDigest } from "../runtime/checkpoint/weights-digest.ts";
 import { exportOnnx } from "../runtime/onnx/export-model.ts";
-import { onnxMetadata } from "../runtime/onnx/session.ts";
 import { specFromOnnx, verifyOnnx } from "../runtime/onnx/verify.ts";
 import {
   type CommandContext,
@@ -113,12 +112,12 @@ export function registerExport(program: Command, { io, setExit }: CommandContext
         path: string,
         o: { checkpoint: string; threshold?: number; backend?: string; json?: boolean },
       ) => {
-        const backend = await selectBackend(o.backend);
-        io.err(describeBackend(backend));
-        const { spec } = specFromOnnx(path);
+        const { spec, meta } = specFromOnnx(path);
         const graph = buildGraph(spec);
         const weights = loadWeights(o.checkpoint, graph).weights;
-        const exported = onnxMetadata(path)["diffit.weights_sha256"];
+        const backend = await selectBackend(o.backend);
+        io.err(describeBackend(backend));
+        const exported = meta["diffit.weights_sha256"];
         const given = weightsDigest(graph.params, (name) => weights.get(name) ?? new Float32Array());
         if (exported !== undefined && exported !== given)
           io.err(

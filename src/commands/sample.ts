@@ -3,14 +3,14 @@
 import type { Command } from "commander";
 import { buildGraph } from "../compiler/ir/build.ts";
 import type { ResolvedSpec } from "../compiler/resolve-defaults.ts";
-import { UsageError } from "../errors.ts";
+import { InputError, UsageError } from "../errors.ts";
 import { BACKENDS, describeBackend, selectBackend } from "../runtime/backend.ts";
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
 import type { Network } from "../runtime/diffusion/edm.ts";
 import { imageGrid, writePng } from "../runtime/images/png.ts";
 import { withTemporaryExport } from "../runtime/onnx/export-model.ts";
 import { onnxSamples, sampleWithOnnx } from "../runtime/onnx/onnx-sampler.ts";
-import { decodeLatents } from "../runtime/onnx/vae-decoder.ts";
+import { checkVaeDecoder, decodeLatents } from "../runtime/onnx/vae-decoder.ts";
 import { specFromOnnx } from "../runtime/onnx/verify.ts";
 import { sampleImages } from "../runtime/sampling/sample.ts";
 import { TfjsModel } from "../runtime/tfjs/model.ts";
@@ -123,6 +123,19 @@ export function sampleTfjsJob(weights: Map<string, Float32Array>, job: SampleJob
   }
 }
 
+/**
+ * Finite weights can still overflow to NaN or ±Inf while sampling (weights of another scale, a
+ * guidance scale far too large): a grid of them is no picture, so nothing is written.
+ */
+function refuseNonFinite(outcome: SampleOutcome, source: string): void {
+  let bad = 0;
+  for (const v of outcome.images) if (!Number.isFinite(v)) bad++;
+  if (bad > 0)
+    throw new InputError(
+      `sampling ${source} gave ${bad} NaN or infinite value(s) of ${outcome.images.length}; no grid written. The weights overflow in this sampler: check that they belong to this spec, or try fewer --steps or a smaller --guidance`,
+    );
+}
+
 export function registerSample(program: Command, { io, setExit }: CommandContext): void {
   program
     .command("sample")
@@ -174,7 +187,6 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
       if (!o.model && !file) throw new UsageError("a spec file is needed with --checkpoint");
       const entry = o.model ? undefined : loadOne(io, file ?? "", o.typecheck, o.variant);
       const spec = entry?.spec ?? specFromOnnx(o.model ?? "").spec;
-      const weights = () => loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights;
       if (o.vaeDecoder && spec.family !== "latent")
         throw new UsageError(`--vae-decoder decodes latents; ${spec.name} is an image-space spec`);
       const classes = spec.conditioning.classes;
@@ -195,6 +207,10 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
           })
         : Array.from({ length: classes }, (_, i) => i);
       const labels = classes > 0 ? chosen.flatMap((k) => new Array<number>(o.perClass).fill(k)) : undefined;
+      // Every input is read and checked before any sampling work: the weights (names, shapes,
+      // finite values) and the decoder's inputs and outputs.
+      const weights = entry ? loadWeights(o.checkpoint ?? "", buildGraph(spec)).weights : undefined;
+      if (o.vaeDecoder) checkVaeDecoder(o.vaeDecoder, spec.input.channels, spec.input.size, spec.input.size);
       const job: SampleJob = {
         spec,
         ...(labels ? { labels } : {}),
@@ -212,18 +228,21 @@ export function registerSample(program: Command, { io, setExit }: CommandContext
       let outcome: SampleOutcome;
       try {
         if (engine === "onnx") {
-          outcome = entry
-            ? // Exported on the fly from the checkpoint.
-              await withTemporaryExport(entry, weights(), (path) => sampleOnnxJob(path, job))
-            : await sampleOnnxJob(o.model ?? "", job);
+          outcome =
+            entry && weights
+              ? // Exported on the fly from the checkpoint.
+                await withTemporaryExport(entry, weights, (path) => sampleOnnxJob(path, job))
+              : await sampleOnnxJob(o.model ?? "", job);
         } else {
           const backend = await selectBackend(o.backend);
           io.err(describeBackend(backend));
-          outcome = sampleTfjsJob(weights(), job);
+          if (!weights) throw new UsageError("the tfjs engine samples from --checkpoint weights");
+          outcome = sampleTfjsJob(weights, job);
         }
       } finally {
         bar.stop();
       }
+      refuseNonFinite(outcome, o.checkpoint ?? o.model ?? "");
       const { size, channels } = spec.input;
       // Latents without a decoder are shown as they are: channels 0-2 as RGB, a preview only.
       const pictures = o.vaeDecoder

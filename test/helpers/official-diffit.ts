@@ -16,6 +16,19 @@ export interface OfficialConfig {
   learnSigma: boolean;
 }
 
+/** The official model at test size: test/fixtures/checkpoint-import/latent-small.json. */
+export const SMALL_CONFIG: OfficialConfig = {
+  inputSize: 8,
+  inChannels: 4,
+  patch: 2,
+  hidden: 64,
+  depth: 2,
+  heads: 4,
+  mlpRatio: 4,
+  classes: 10,
+  learnSigma: true,
+};
+
 export interface OfficialTensor {
   dtype: "F32" | "I64";
   shape: number[];

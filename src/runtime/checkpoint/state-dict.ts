@@ -2,10 +2,10 @@
 // zip (.pt/.pth). Training scripts often save {"model": ..., "ema": ..., "opt": ...}; `key`
 // selects one entry (a "/"-separated path for deeper nesting) or, in a flat file, strips a name
 // prefix such as "ema." or DDP's "module.".
-import { readFileSync } from "node:fs";
 import { InputError, UsageError } from "../../errors.ts";
+import { readRegularFile } from "../../files.ts";
 import type { PickleDict, PickleKey } from "./pickle-reader.ts";
-import { decodeSafetensors, SafetensorsError, type StoredTensor } from "./safetensors.ts";
+import { decodeSafetensors, type StoredTensor } from "./safetensors.ts";
 import type { TensorRef, TorchObject, TorchValue } from "./torch-pickle.ts";
 import { isZip, openTorchZip } from "./torch-zip.ts";
 
@@ -39,13 +39,7 @@ function prefixes(names: Iterable<string>): string[] {
 }
 
 function fromSafetensors(buf: Uint8Array, path: string, key: string | undefined): StateDict {
-  let tensors: Map<string, StoredTensor>;
-  try {
-    tensors = decodeSafetensors(buf, path).tensors;
-  } catch (e) {
-    if (e instanceof SafetensorsError) throw new InputError(e.message);
-    throw e;
-  }
+  let tensors = decodeSafetensors(buf, path).tensors;
   if (key !== undefined) {
     const inner = stripPrefix(tensors, key.replaceAll("/", "."));
     if (inner.size === 0)
@@ -103,12 +97,10 @@ function fromTorchZip(buf: Uint8Array, path: string, key: string | undefined): S
 
 /** Reads the state_dict of a safetensors or torch.save zip file. */
 export function readStateDict(path: string, key?: string): StateDict {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${e instanceof Error ? e.message : e}`);
-  }
+  const buf = readRegularFile(path, {
+    what: "checkpoint",
+    hint: "Node.js buffers end at 4 GiB: save the state_dict alone (without optimizer state), or in float16",
+  });
   if (isZip(buf)) return fromTorchZip(buf, path, key);
   if (buf[0] === 0x80)
     throw new InputError(

@@ -5,6 +5,7 @@
 // its model is imported.
 import { unzipSync } from "fflate";
 import { InputError } from "../../errors.ts";
+import { formatBytes, LIMITS } from "../../limits.ts";
 import { PickleError } from "./pickle-reader.ts";
 import { dtypeBytes, type StoredTensor } from "./safetensors.ts";
 import { readTorchPickle, type TensorRef, type TorchValue } from "./torch-pickle.ts";
@@ -19,45 +20,83 @@ export interface TorchZip {
 export const isZip = (buf: Uint8Array): boolean =>
   buf.byteLength >= 4 && buf[0] === 0x50 && buf[1] === 0x4b && buf[2] === 0x03 && buf[3] === 0x04;
 
-function unzipOne(buf: Uint8Array, name: string, source: string): Uint8Array | undefined {
+const RESAVE = "re-save the checkpoint with torch.save (or as safetensors)";
+
+/** A zip member as the central directory describes it, before anything is inflated. */
+interface Member {
+  name: string;
+  size: number;
+  originalSize: number;
+}
+
+/**
+ * Bounds on a member before it is inflated: the inflated size is preallocated from the
+ * directory, so a lying directory (or a zip bomb) must be refused by its declared numbers.
+ * Deflate expands at most ~1032×: a larger declared ratio is a lie.
+ */
+function checkMember(f: Member, source: string): void {
+  const limit = f.name.endsWith(".pkl") ? LIMITS.pickleBytes : LIMITS.fileBytes;
+  if (f.originalSize > limit)
+    throw new InputError(
+      `${source}: zip member ${f.name} declares ${formatBytes(f.originalSize)} unpacked, more than the ${formatBytes(limit)} diffit unpacks; re-save the checkpoint (torch.save, or as safetensors)`,
+    );
+  if (f.originalSize > 1100 * f.size + 1024)
+    throw new InputError(
+      `${source}: zip member ${f.name} declares ${f.originalSize} bytes from ${f.size} compressed (no compression gets there: a corrupt or hostile file); re-save the checkpoint`,
+    );
+}
+
+/** Runs fflate's unzip with a filter, its errors (and the filter's) as InputErrors naming the file. */
+function unzipWith(buf: Uint8Array, source: string, filter: (f: Member) => boolean) {
   try {
-    return unzipSync(buf, { filter: (f) => f.name === name })[name];
+    return unzipSync(buf, { filter });
   } catch (e) {
-    throw new InputError(`${source}: unreadable zip (${e instanceof Error ? e.message : e})`);
+    if (e instanceof InputError) throw e;
+    throw new InputError(
+      `${source}: unreadable zip (${e instanceof Error ? e.message : e}); re-save the checkpoint with torch.save`,
+    );
   }
+}
+
+function unzipOne(buf: Uint8Array, name: string, source: string): Uint8Array | undefined {
+  return unzipWith(buf, source, (f) => {
+    if (f.name !== name) return false;
+    checkMember(f, source);
+    return true;
+  })[name];
 }
 
 export function openTorchZip(buf: Uint8Array, source: string): TorchZip {
   const names: string[] = [];
-  try {
-    unzipSync(buf, {
-      filter: (f) => {
-        names.push(f.name);
-        return false;
-      },
-    });
-  } catch (e) {
-    throw new InputError(`${source}: unreadable zip (${e instanceof Error ? e.message : e})`);
-  }
+  unzipWith(buf, source, (f) => {
+    // A directory claiming millions of entries is read as garbage past the real ones: stop early.
+    if (names.length >= LIMITS.zipEntries)
+      throw new InputError(
+        `${source}: the zip lists more than ${LIMITS.zipEntries} members; a torch.save checkpoint has one per storage (a corrupt or hostile file); ${RESAVE}`,
+      );
+    names.push(f.name);
+    return false;
+  });
   // The root folder is named after the file by older torch versions and "archive" by newer ones.
   const pkl = names.filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   const [pklName] = pkl;
   if (!pklName || pkl.length > 1)
     throw new InputError(
-      `${source}: not a torch.save zip (expected one <root>/data.pkl, found ${pkl.length ? pkl.join(", ") : "none"})`,
+      `${source}: not a torch.save zip (expected one <root>/data.pkl, found ${pkl.length ? pkl.join(", ") : "none"}); ${RESAVE}`,
     );
   const root = pklName.slice(0, -"data.pkl".length);
   const byteorder = names.includes(`${root}byteorder`)
     ? unzipOne(buf, `${root}byteorder`, source)
     : undefined;
   if (byteorder && new TextDecoder().decode(byteorder).trim() !== "little")
-    throw new InputError(`${source}: big-endian storages are not supported`);
+    throw new InputError(`${source}: big-endian storages are not supported; ${RESAVE}`);
 
   let value: TorchValue;
   try {
     value = readTorchPickle(unzipOne(buf, pklName, source) ?? new Uint8Array(), `${source}:${pklName}`);
   } catch (e) {
-    if (e instanceof PickleError) throw new InputError(e.message);
+    if (e instanceof PickleError)
+      throw new InputError(e.message.includes("never executed") ? e.message : `${e.message}; ${RESAVE}`);
     throw e;
   }
 
@@ -67,7 +106,9 @@ export function openTorchZip(buf: Uint8Array, source: string): TorchZip {
     if (seen) return seen;
     const bytes = unzipOne(buf, `${root}data/${key}`, source);
     if (!bytes)
-      throw new InputError(`${source}: the pickle names storage ${key}, but ${root}data/${key} is missing`);
+      throw new InputError(
+        `${source}: the pickle names storage ${key}, but ${root}data/${key} is missing (a damaged file?); ${RESAVE}`,
+      );
     storages.set(key, bytes);
     return bytes;
   };
@@ -79,7 +120,7 @@ export function openTorchZip(buf: Uint8Array, source: string): TorchZip {
       const bytes = storage(ref.storage.key);
       if (bytes.byteLength < ref.storage.numel * size)
         throw new InputError(
-          `${source}: storage ${ref.storage.key} has ${bytes.byteLength} bytes, the pickle says ${ref.storage.numel} × ${size}`,
+          `${source}: storage ${ref.storage.key} has ${bytes.byteLength} bytes, the pickle says ${ref.storage.numel} × ${size} (a damaged file?); ${RESAVE}`,
         );
       return { dtype: ref.storage.dtype, shape: [...ref.shape], bytes: gather(bytes, ref, size) };
     },

@@ -1,6 +1,7 @@
 // In-memory image datasets in the IR's layout: channels-last float32 in [−1, 1], with integer
 // labels. Every source (IDX, image folders) is converted once to this form.
 import { InputError } from "../../errors.ts";
+import { LIMITS } from "../../limits.ts";
 import { readIdx } from "./idx.ts";
 import { areaMean, centredSquare } from "./resample.ts";
 
@@ -15,6 +16,10 @@ export interface Dataset {
   /** Files skipped as unreadable (image folders with --skip-bad). */
   skipped: number;
 }
+
+/** What a --data folder holds, for messages about one that holds nothing usable. */
+export const DATA_FOLDER_HELP =
+  "a data folder holds IDX files (train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz], as MNIST ships them) or one sub-folder per class of PNG or JPEG images (<folder>/<class>/<image>.png)";
 
 export const FASHION_MNIST_CLASSES = [
   "T-shirt/top",
@@ -68,12 +73,23 @@ export function loadIdxDataset(
   const imgs = readIdx(imagesFile);
   const labs = readIdx(labelsFile);
   if (imgs.shape.length !== 3)
-    throw new InputError(`${imagesFile}: expected [count, height, width], got [${imgs.shape.join(", ")}]`);
+    throw new InputError(
+      `${imagesFile}: expected [count, height, width], got [${imgs.shape.join(", ")}]; ${DATA_FOLDER_HELP}`,
+    );
   if (labs.shape.length !== 1)
-    throw new InputError(`${labelsFile}: expected [count] labels, got [${labs.shape.join(", ")}]`);
+    throw new InputError(
+      `${labelsFile}: expected [count] labels, got [${labs.shape.join(", ")}]; ${DATA_FOLDER_HELP}`,
+    );
   const [n = 0, h = 0, w = 0] = imgs.shape;
+  if (n === 0) throw new InputError(`${imagesFile} holds no images; ${DATA_FOLDER_HELP}`);
+  if (Math.min(h, w) < LIMITS.imageMinSide)
+    throw new InputError(
+      `${imagesFile} holds ${w}×${h} images, too small to train on (at least ${LIMITS.imageMinSide} pixels a side); ${DATA_FOLDER_HELP}`,
+    );
   if (labs.shape[0] !== n)
-    throw new InputError(`${imagesFile} has ${n} images but ${labelsFile} has ${labs.shape[0]} labels`);
+    throw new InputError(
+      `${imagesFile} has ${n} images but ${labelsFile} has ${labs.shape[0]} labels; give the images and labels of one download`,
+    );
   const count = Math.min(n, limit ?? n);
   const images = new Float32Array(count * size * size);
   for (let i = 0; i < count; i++)

@@ -1,30 +1,30 @@
 // Image folders: one sub-folder per class (sorted names become labels 0..K−1), PNG or JPEG files,
 // converted to the spec's channels, centre-cropped to a square and area-resampled to its resolution.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import jpeg from "jpeg-js";
-import { PNG } from "pngjs";
 import { InputError } from "../../errors.ts";
-import type { Dataset } from "./dataset.ts";
+import { type DecodedImage as Decoded, decodeImageFile } from "../images/image-file.ts";
+import { DATA_FOLDER_HELP, type Dataset } from "./dataset.ts";
 import { areaMean, centredSquare } from "./resample.ts";
 
 const IMAGE = new Set([".png", ".jpg", ".jpeg"]);
 
-interface Decoded {
-  width: number;
-  height: number;
-  rgba: Uint8Array;
+/** The names in a folder, or an InputError naming it. */
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    throw new InputError(`cannot list the data folder ${dir}: ${(e as Error).message}`);
+  }
 }
 
-function decode(file: string): Decoded {
-  const buf = readFileSync(file);
-  const ext = extname(file).toLowerCase();
-  if (ext === ".png") {
-    const png = PNG.sync.read(buf);
-    return { width: png.width, height: png.height, rgba: png.data };
+/** Whether `path` is a directory (a dangling link or an unreadable entry is not). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
-  const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 512 });
-  return { width: img.width, height: img.height, rgba: img.data };
 }
 
 /**
@@ -53,41 +53,48 @@ export function loadImageFolder(
   dir: string,
   o: { size: number; channels: number; limit?: number; skipBad?: boolean },
 ): Dataset {
-  const classNames = readdirSync(dir)
-    .filter((d) => statSync(join(dir, d)).isDirectory())
+  const classNames = list(dir)
+    .filter((d) => isDirectory(join(dir, d)))
     .sort();
   if (classNames.length === 0)
-    throw new InputError(`${dir} has no class sub-folders (expected ${dir}/<class>/<image>.png)`);
+    throw new InputError(
+      `${dir} has no class sub-folders (expected ${dir}/<class>/<image>.png); ${DATA_FOLDER_HELP}`,
+    );
   const files: { file: string; label: number }[] = [];
   classNames.forEach((name, label) => {
-    for (const f of readdirSync(join(dir, name)).sort()) {
+    for (const f of list(join(dir, name)).sort()) {
       if (IMAGE.has(extname(f).toLowerCase())) files.push({ file: join(dir, name, f), label });
     }
   });
-  if (files.length === 0) throw new InputError(`${dir} has no PNG or JPEG images in its class folders`);
+  if (files.length === 0)
+    throw new InputError(`${dir} has no PNG or JPEG images in its class folders; ${DATA_FOLDER_HELP}`);
   const wanted = files.slice(0, o.limit ?? files.length);
   const per = o.size * o.size * o.channels;
   const images = new Float32Array(wanted.length * per);
   const labels = new Int32Array(wanted.length);
   let count = 0;
   let skipped = 0;
+  let firstSkip = "";
   for (const { file, label } of wanted) {
     let img: Decoded;
     try {
-      img = decode(file);
+      img = decodeImageFile(file);
     } catch (e) {
       if (o.skipBad) {
         skipped++;
+        firstSkip ||= e instanceof Error ? e.message : String(e);
         continue;
       }
-      throw new InputError(
-        `cannot decode ${file}: ${e instanceof Error ? e.message : e} (use --skip-bad to skip unreadable files)`,
-      );
+      throw new InputError(`${e instanceof Error ? e.message : e} (use --skip-bad to skip unreadable files)`);
     }
     fitImage(img, o.size, o.channels, images, count * per);
     labels[count] = label;
     count++;
   }
+  if (count === 0)
+    throw new InputError(
+      `${dir} has no usable images: all ${skipped} were unreadable or degenerate and skipped (the first: ${firstSkip}); ${DATA_FOLDER_HELP}`,
+    );
   return {
     images: images.subarray(0, count * per),
     labels: labels.subarray(0, count),

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../../errors.ts";
-import { type Dataset, loadIdxDataset } from "./dataset.ts";
+import { DATA_FOLDER_HELP, type Dataset, loadIdxDataset } from "./dataset.ts";
 import { loadImageFolder } from "./image-folder.ts";
 
 export interface DataOptions {
@@ -29,11 +29,9 @@ function idxPair(dir: string, split: "train" | "test"): [string, string] | undef
 }
 
 export function loadData(path: string, o: DataOptions): Dataset {
-  if (!existsSync(path)) throw new InputError(`data path ${path} does not exist`);
+  if (!existsSync(path)) throw new InputError(`data path ${path} does not exist; ${DATA_FOLDER_HELP}`);
   if (!statSync(path).isDirectory())
-    throw new InputError(
-      `data path ${path} is not a directory (give a folder of IDX files or of class sub-folders)`,
-    );
+    throw new InputError(`data path ${path} is not a directory; ${DATA_FOLDER_HELP}`);
   const idx = idxPair(path, o.split);
   if (idx) {
     if (o.channels !== 1)
@@ -43,7 +41,7 @@ export function loadData(path: string, o: DataOptions): Dataset {
   const hasIdx = readdirSync(path).some((f) => f.includes("-idx"));
   if (hasIdx)
     throw new InputError(
-      `${path} has IDX files but no ${o.split === "train" ? "train" : "t10k"}-images/labels pair for the ${o.split} split`,
+      `${path} has IDX files but no ${o.split === "train" ? "train" : "t10k"}-images/labels pair for the ${o.split} split; ${DATA_FOLDER_HELP}`,
     );
   return loadImageFolder(path, o);
 }

@@ -4,6 +4,7 @@
 // diffit ships no VAE: without a decoder file, latents are all it can produce.
 import { InputError } from "../../errors.ts";
 import { nchwToNhwc, nhwcToNchw } from "./layout.ts";
+import { checkSignature, DataType, readOnnxFile } from "./model-file.ts";
 import { openSession, ort } from "./session.ts";
 
 /** The SD VAE's latent scale factor (sample.py of [OFF-S]: latents / 0.18215 before decode). */
@@ -15,6 +16,25 @@ export interface DecodedImages {
   height: number;
   width: number;
   channels: number;
+}
+
+/**
+ * Checks a VAE decoder file before any sampling: an ONNX model with one float input that takes
+ * [N, c, h, w] latents and one float [N, C, H, W] output of 1 or 3 channels.
+ */
+export function checkVaeDecoder(path: string, c: number, h: number, w: number): void {
+  const file = readOnnxFile(path, "VAE decoder");
+  const fix = `give the decoder of the VAE the spec's latents come from (e.g. the SD VAE's, exported to ONNX: [N, ${c}, h, w] latents → [N, 3, 8h, 8w] images)`;
+  checkSignature(
+    file,
+    [{ elemType: DataType.FLOAT, dims: ["N", c, h, w] }],
+    [{ elemType: DataType.FLOAT, dims: ["N", "N", "N", "N"] }],
+    `a VAE decoder of [N, ${c}, ${h}, ${w}] latents`,
+    fix,
+  );
+  const channels = file.outputs[0]?.dims?.[1];
+  if (typeof channels === "number" && channels !== 1 && channels !== 3)
+    throw new InputError(`${path}: the decoder returns ${channels} channels; images need 1 or 3; ${fix}`);
 }
 
 /**
@@ -30,7 +50,8 @@ export async function decodeLatents(
   c: number,
   scale = SD_LATENT_SCALE,
 ): Promise<DecodedImages> {
-  const session = await openSession(path);
+  checkVaeDecoder(path, c, h, w);
+  const session = await openSession(path, "VAE decoder");
   try {
     const [input] = session.inputNames;
     const [output] = session.outputNames;

@@ -10,7 +10,8 @@ import { denoise } from "../diffusion/edm.ts";
 import { Rng } from "../random.ts";
 import { TfjsModel } from "../tfjs/model.ts";
 import { nhwcToNchw } from "./layout.ts";
-import { onnxMetadata, openSession, ort } from "./session.ts";
+import { checkSignature, DataType, type Expected, readOnnxFile } from "./model-file.ts";
+import { openSession, ort } from "./session.ts";
 
 export interface ParityRow {
   batch: number;
@@ -28,15 +29,53 @@ export interface VerifyResult {
   spec: ResolvedSpec;
 }
 
+const REEXPORT = "export the model again with `diffit export`, or sample from the spec and its --checkpoint";
+
+/** The inputs and outputs `diffit export` writes for a spec: what the samplers feed and read. */
+export function exportedSignature(
+  graph: Graph,
+  denoiser: boolean,
+): { inputs: Expected[]; outputs: Expected[] } {
+  const [, h = 0, w = 0, c = 0] = graph.nodes[graph.inputs.x ?? -1]?.out.shape ?? [];
+  const [, , , cOut = 0] = graph.nodes[graph.outputs.out ?? -1]?.out.shape ?? [];
+  const inputs: Expected[] = [
+    { name: "x", elemType: DataType.FLOAT, dims: ["N", c, h, w] },
+    { name: denoiser ? "sigma" : "t", elemType: DataType.FLOAT, dims: ["N"] },
+  ];
+  if (graph.inputs.y !== undefined) inputs.push({ name: "y", elemType: DataType.INT64, dims: ["N"] });
+  return { inputs, outputs: [{ name: "out", elemType: DataType.FLOAT, dims: ["N", cOut, h, w] }] };
+}
+
+/**
+ * The spec an exported file carries, after checking the file: an ONNX model, its diffit.spec
+ * metadata JSON that this compiler accepts, and its inputs and outputs those of that spec.
+ */
 export function specFromOnnx(path: string): { spec: ResolvedSpec; meta: Record<string, string> } {
-  const meta = onnxMetadata(path);
+  const file = readOnnxFile(path);
+  const meta = file.metadata;
   const text = meta["diffit.spec"];
-  if (!text) throw new InputError(`${path} has no diffit.spec metadata (was it exported by diffit?)`);
-  const r = validateInstance(JSON.parse(text));
+  if (!text)
+    throw new InputError(`${path} has no diffit.spec metadata (was it exported by diffit?); ${REEXPORT}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(
+      `${path}: its diffit.spec metadata is not JSON (${e instanceof Error ? e.message : e}); ${REEXPORT}`,
+    );
+  }
+  const r = validateInstance(value);
   if (!r.spec)
     throw new InputError(
-      `${path} carries a spec this compiler rejects: ${r.diagnostics.map((d) => d.message).join("; ")}`,
+      `${path} carries a spec this compiler rejects: ${r.diagnostics.map((d) => d.message).join("; ")}; ${REEXPORT}`,
     );
+  const denoiser = meta["diffit.denoiser"];
+  if (denoiser !== undefined && denoiser !== "edm" && denoiser !== "raw")
+    throw new InputError(
+      `${path}: its diffit.denoiser metadata is ${JSON.stringify(denoiser)}, not raw or edm; ${REEXPORT}`,
+    );
+  const { inputs, outputs } = exportedSignature(buildGraph(r.spec), denoiser === "edm");
+  checkSignature(file, inputs, outputs, `the spec ${r.spec.name} it carries`, REEXPORT);
   return { spec: r.spec, meta };
 }
 

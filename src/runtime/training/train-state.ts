@@ -4,18 +4,26 @@ import type * as tf from "@tensorflow/tfjs";
 import type { Graph } from "../../compiler/ir/types.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
 import { InputError } from "../../errors.ts";
-import { checkpointMetadata, weightsFrom } from "../checkpoint/model-checkpoint.ts";
+import {
+  CheckpointMismatchError,
+  checkpointMetadata,
+  FloatReader,
+  type Note,
+  stderrNote,
+  TRAIN_STATE_FORMAT,
+  tensorProblems,
+} from "../checkpoint/model-checkpoint.ts";
 import {
   encodeSafetensors,
   float32Tensor,
   readSafetensors,
   type StoredTensor,
-  toFloat32,
   writeFileAtomic,
 } from "../checkpoint/safetensors.ts";
 import type { DataOrderState } from "../data/data-order.ts";
+import { checkProgress, checkSettings } from "./train-progress.ts";
 
-export const STATE_FORMAT = "diffit-train-state/1";
+export const STATE_FORMAT = TRAIN_STATE_FORMAT;
 
 export interface TrainProgress {
   step: number;
@@ -75,8 +83,19 @@ export function saveTrainStateArrays(
   writeFileAtomic(path, encodeSafetensors({ tensors, metadata }));
 }
 
-export function loadTrainState(path: string, graph: Graph, specHash: string): LoadedState {
-  const file = readSafetensors(path);
+/**
+ * A training state, every part checked before any of it is used: the format and spec hash; every
+ * tensor of the four groups present, float, of the spec's shape (each mismatch named, expected
+ * and found) and finite, Adam's second moments non-negative, no unexpected tensor; float16 and
+ * bfloat16 widened (noted once); the progress and settings metadata well-formed.
+ */
+export function loadTrainState(
+  path: string,
+  graph: Graph,
+  specHash: string,
+  note: Note = stderrNote,
+): LoadedState {
+  const file = readSafetensors(path, "training state");
   if (file.metadata.format !== STATE_FORMAT) {
     throw new InputError(
       `${path} is not a training state (format ${file.metadata.format ?? "missing"}); use --init for weights-only checkpoints`,
@@ -84,25 +103,39 @@ export function loadTrainState(path: string, graph: Graph, specHash: string): Lo
   }
   if (file.metadata.specHash !== specHash) {
     throw new InputError(
-      `${path} was trained with another spec (hash ${file.metadata.specHash}, now ${specHash}); resume needs the same spec`,
+      `${path} was trained with another spec (${file.metadata.name ? `${file.metadata.name}, ` : ""}hash ${file.metadata.specHash ?? "missing"}, now ${specHash}); resume needs the same spec: pass the spec the run was trained with, or start over with --force (or another --out)`,
     );
   }
-  const trainable = { ...graph, params: graph.params.filter((p) => p.trainable) };
-  const moments = (prefix: string) => {
-    const out = new Map<string, Float32Array>();
-    for (const p of trainable.params) {
-      const t = file.tensors.get(`${prefix}/${p.name}`);
-      if (!t) throw new InputError(`${path} lacks ${prefix}/${p.name}`);
-      out.set(p.name, toFloat32(t));
-    }
-    return out;
-  };
-  return {
-    progress: JSON.parse(file.metadata.progress ?? "{}") as TrainProgress,
-    model: weightsFrom(file, graph, path, "model/"),
-    ema: weightsFrom(file, graph, path, "ema/"),
-    adamM: moments("adam.m"),
-    adamV: moments("adam.v"),
-    metadata: file.metadata,
-  };
+  const settings = checkSettings(path, file.metadata.settings);
+  const progress = checkProgress(path, file.metadata.progress, settings?.images);
+  const trainable = graph.params.filter((p) => p.trainable);
+  const groups = [
+    ["model/", graph.params],
+    ["ema/", graph.params],
+    ["adam.m/", trainable],
+    ["adam.v/", trainable],
+  ] as const;
+  const problems = groups.flatMap(([prefix, params]) => tensorProblems(file, params, prefix));
+  for (const name of file.tensors.keys())
+    if (!groups.some(([prefix]) => name.startsWith(prefix))) problems.push(`unexpected ${name}`);
+  if (problems.length > 0) throw new CheckpointMismatchError(path, problems);
+  const reader = new FloatReader(file, path);
+  const [model, ema, adamM, adamV] = groups.map(([prefix, params]) =>
+    reader.take(
+      params.map((p) => p.name),
+      prefix,
+    ),
+  ) as [
+    Map<string, Float32Array>,
+    Map<string, Float32Array>,
+    Map<string, Float32Array>,
+    Map<string, Float32Array>,
+  ];
+  reader.finish(note);
+  const negative = [...adamV].filter(([, v]) => v.some((x) => x < 0)).map(([name]) => `adam.v/${name}`);
+  if (negative.length > 0)
+    throw new InputError(
+      `${path}: Adam's second moments ${negative.slice(0, 4).join(", ")}${negative.length > 4 ? ", …" : ""} hold negative values (squares cannot be); the file is damaged: resume from another copy, or start over with --force`,
+    );
+  return { progress, model, ema, adamM, adamV, metadata: file.metadata };
 }
