@@ -136,7 +136,7 @@ export function admFeeds(d: GaussianDiffusion, t: readonly number[]): Record<Adm
     posteriorMeanCoef1: (i) => d.posteriorMeanCoef1[i] ?? 0,
     posteriorMeanCoef2: (i) => d.posteriorMeanCoef2[i] ?? 0,
     posteriorLogVarianceClipped: (i) => d.posteriorLogVarianceClipped[i] ?? 0,
-    logBetas: (i) => Math.log(d.betas[i] ?? 1),
+    logBetas: (i) => d.logBetas[i] ?? 0,
     isFirst: (i) => (i === 0 ? 1 : 0),
   };
   const out: Partial<Record<AdmInput, ort.Tensor>> = {};
