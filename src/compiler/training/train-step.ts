@@ -3,8 +3,8 @@
 // State goes in and comes back out under paired names, so the engine feeds each step's outputs
 // to the next step. The optimizer works on flat state: every trainable parameter end to end in
 // StateLayout order, so Adam and the EMA are a dozen ops on one vector rather than a dozen per
-// parameter (on tiny-fmnist ~2,700 nodes of a few microseconds' work each). The update math
-// mirrors src/runtime/training/{adam,ema}.ts operation for operation:
+// parameter (on tiny-fmnist ~2,700 nodes of a few microseconds' work each). Clipping, Adam and
+// the EMA are the formulas of src/compiler/formulas/{adam,ema}.ts, the ones the tfjs trainer runs:
 //   inputs  x, noise [B, C, H, W]; y [B] int32; lr, bc1 = 1 − β1^t, bc2 = 1 − β2^t; the noise
 //           level inputs of the loss (EDM: sigma [B]; ADM: see adm-loss.ts);
 //           w:<p> for every parameter, in its stored layout (param-inputs.ts), which for a
@@ -17,6 +17,9 @@
 import { appendBackward } from "../autodiff/reverse.ts";
 import { DataType, irVersionFor, type ModelProto, onnx, type ValueInfoProto } from "../emit/onnx/proto.ts";
 import { renderGraph, tensorProto } from "../emit/onnx/render.ts";
+import { adamUpdate, clipScale } from "../formulas/adam.ts";
+import { emaUpdate } from "../formulas/ema.ts";
+import { graphOps } from "../formulas/scalar-ops.ts";
 import type { Graph, NodeOf, ParamDef } from "../ir/types.ts";
 import type { DiffusionConfig } from "../schema/sections.ts";
 import { TensorGraph } from "../tensor/graph.ts";
@@ -243,67 +246,26 @@ function appendUpdate(
   o: TrainStepOptions,
   emit: (value: string, name: string, dims: readonly number[]) => void,
 ): void {
-  // Global-norm clipping as clipByGlobalNorm: scale by clip/(‖g‖ + 1e-6) only when ‖g‖ > clip.
   const norm = b.op(
     "Sqrt",
     [b.op("ReduceSumSquare", [grad], "grad_sq_total", { keepdims: 0 })],
     "grad_norm_value",
   );
-  let g = grad;
-  if (o.gradClip !== null) {
-    const clip = b.scalar(o.gradClip);
-    const scale = b.op(
-      "Where",
-      [
-        b.op("Greater", [norm, clip], "clipping"),
-        b.op("Div", [clip, b.op("Add", [norm, b.scalar(1e-6)], "norm_eps")], "clip_scale"),
-        b.scalar(1),
-      ],
-      "grad_scale",
-    );
-    g = b.op("Mul", [grad, scale], "g_clipped");
-  }
   emit(norm, "grad_norm", []);
-
-  // Adam / AdamW exactly as runtime/training/adam.ts, then the EMA as runtime/training/ema.ts.
-  const [b1, b2] = o.betas;
-  const wd = o.weightDecay;
-  if (o.optimizer === "adam" && wd > 0) g = b.op("Add", [g, b.op("Mul", ["w", b.scalar(wd)], "l2")], "g_l2");
-  const m = b.op(
-    "Add",
-    [b.op("Mul", ["m", b.scalar(b1)], "m_decay"), b.op("Mul", [g, b.scalar(1 - b1)], "m_new")],
-    "m_next",
-  );
-  const v = b.op(
-    "Add",
-    [
-      b.op("Mul", ["v", b.scalar(b2)], "v_decay"),
-      b.op("Mul", [b.op("Mul", [g, g], "g_sq_el"), b.scalar(1 - b2)], "v_new"),
-    ],
-    "v_next",
-  );
-  let update = b.op(
-    "Div",
-    [
-      b.op("Div", [m, "bc1"], "m_hat"),
-      b.op("Add", [b.op("Sqrt", [b.op("Div", [v, "bc2"], "v_hat")], "v_root"), b.scalar(o.eps)], "denom"),
-    ],
-    "update",
-  );
-  if (o.optimizer === "adamw" && wd > 0)
-    update = b.op("Add", [update, b.op("Mul", ["w", b.scalar(wd)], "decay")], "update_wd");
-  const wNext = b.op("Sub", ["w", b.op("Mul", [update, "lr"], "step")], "w_next");
-  const d0 = o.emaDecay;
-  const eNext = b.op(
-    "Add",
-    [b.op("Mul", ["ema", b.scalar(d0)], "ema_decay"), b.op("Mul", [wNext, b.scalar(1 - d0)], "ema_new")],
-    "ema_next",
-  );
+  const clip = graphOps(b, "clip");
+  const g = o.gradClip === null ? grad : clip.mul(grad, clipScale(clip, norm, o.gradClip));
+  const adam = { kind: o.optimizer, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay };
+  const next = adamUpdate(graphOps(b, "adam"), adam, { w: "w", m: "m", v: "v" }, g, {
+    lr: "lr",
+    bc1: "bc1",
+    bc2: "bc2",
+  });
+  const ema = emaUpdate(graphOps(b, "ema"), o.emaDecay, "ema", next.w);
   for (const [name, value] of [
-    ["w", wNext],
-    ["m", m],
-    ["v", v],
-    ["ema", eNext],
+    ["w", next.w],
+    ["m", next.m],
+    ["v", next.v],
+    ["ema", ema],
   ] as const)
     emit(value, nextOf(name), [size]);
 }

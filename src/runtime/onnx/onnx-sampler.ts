@@ -2,6 +2,9 @@
 // calls. Guidance runs the conditional and unconditional halves in one call. The update math is
 // plain float32 arithmetic in JS; the same seed draws the same x_T as the tfjs engine, so both
 // engines produce the same images up to float rounding.
+import { edmDenoised, edmNetworkInput, edmSlope, eulerStep, heunStep } from "../../compiler/formulas/edm.ts";
+import { guidedPrediction } from "../../compiler/formulas/guidance.ts";
+import { numberOps } from "../../compiler/formulas/scalar-ops.ts";
 import type { ResolvedSpec } from "../../compiler/resolve-defaults.ts";
 import { InputError } from "../../errors.ts";
 import { karrasSigmas, scalings } from "../diffusion/edm.ts";
@@ -64,7 +67,7 @@ export async function sampleWithOnnx(
     } else {
       feeds.x = new ort.Tensor(
         "float32",
-        xs.map((v) => v * s.cIn),
+        xs.map((v) => edmNetworkInput(numberOps, v, s)),
         [rows, ch, h, h],
       );
       feeds.t = new ort.Tensor("float32", new Float32Array(rows).fill(s.cNoise), [rows]);
@@ -74,7 +77,7 @@ export async function sampleWithOnnx(
       feeds.y = new ort.Tensor("int64", BigInt64Array.from(ys.map((v) => BigInt(v))), [rows]);
     }
     const out = (await session.run(feeds)).out?.data as Float32Array;
-    const d = denoiserFile ? out : out.map((f, i) => s.cSkip * (xs[i] ?? 0) + s.cOut * f);
+    const d = denoiserFile ? out : out.map((f, i) => edmDenoised(numberOps, xs[i] ?? 0, f, s));
     if (!guided) return d;
     const scale = guidanceScale(o.guidance, remaining);
     const result = new Float32Array(count * per);
@@ -82,7 +85,7 @@ export async function sampleWithOnnx(
       const k = Math.floor(i / (h * h)) % ch; // NCHW channel
       const cond = d[i] ?? 0;
       const guideThis = guidedChannels === "all" || guidedChannels.includes(k);
-      result[i] = guideThis ? (d[i + count * per] ?? 0) + scale * (cond - (d[i + count * per] ?? 0)) : cond;
+      result[i] = guideThis ? guidedPrediction(numberOps, cond, d[i + count * per] ?? 0, scale) : cond;
     }
     return result;
   };
@@ -96,13 +99,20 @@ export async function sampleWithOnnx(
       const s = sigmas[i] ?? 0;
       const next = sigmas[i + 1] ?? 0;
       const d = await denoise(x, s, 1 - i / o.steps);
-      const slope = x.map((v, k) => (v - (d[k] ?? 0)) / s);
-      let xNext = x.map((v, k) => v + (next - s) * (slope[k] ?? 0));
+      const slope = x.map((v, k) => edmSlope(numberOps, v, d[k] ?? 0, s));
+      let xNext = x.map((v, k) => eulerStep(numberOps, v, slope[k] ?? 0, s, next));
       if (o.sampler === "heun" && next > 0) {
         const d2 = await denoise(xNext, next, 1 - (i + 1) / o.steps);
         const xPrev = x;
-        xNext = xNext.map(
-          (v, k) => (xPrev[k] ?? 0) + 0.5 * (next - s) * ((slope[k] ?? 0) + (v - (d2[k] ?? 0)) / next),
+        xNext = xNext.map((v, k) =>
+          heunStep(
+            numberOps,
+            xPrev[k] ?? 0,
+            slope[k] ?? 0,
+            edmSlope(numberOps, v, d2[k] ?? 0, next),
+            s,
+            next,
+          ),
         );
       }
       x = xNext;

@@ -1,8 +1,10 @@
 // EDM samplers [Karras et al. 2022, Alg. 1]: deterministic Heun (2nd order; NFE = 2N − 1) and
 // Euler, on the EDM noise levels, with classifier-free guidance batched into one network call.
 import * as tf from "@tensorflow/tfjs";
+import { edmSlope, eulerStep, heunStep } from "../../compiler/formulas/edm.ts";
 import { denoise, type EdmConfig, karrasSigmas, type Network } from "../diffusion/edm.ts";
 import { Rng } from "../random.ts";
+import { tfjsOps } from "../tfjs-scalar-ops.ts";
 import { type GuidanceConfig, guidanceScale, guide } from "./guidance.ts";
 
 export interface EdmSampleOptions {
@@ -75,15 +77,14 @@ export function sampleEdm(
     const next = sigmas[i + 1] ?? 0;
     const remaining = 1 - i / o.steps;
     const den = d(x, s, remaining);
-    const slope = tf.tidy(() => tf.div(tf.sub(x, den), s)); // dx/dσ = (x − D)/σ
+    const slope = tf.tidy(() => edmSlope(tfjsOps, x, den, s));
     den.dispose();
-    let xNext = tf.tidy(() => tf.add(x, tf.mul(slope, next - s)));
+    let xNext = tf.tidy(() => eulerStep(tfjsOps, x, slope, s, next));
     if (o.sampler === "heun" && next > 0) {
       const den2 = d(xNext, next, 1 - (i + 1) / o.steps);
-      const corrected = tf.tidy(() => {
-        const slope2 = tf.div(tf.sub(xNext, den2), next);
-        return tf.add(x, tf.mul(tf.add(slope, slope2), 0.5 * (next - s)));
-      });
+      const corrected = tf.tidy(() =>
+        heunStep(tfjsOps, x, slope, edmSlope(tfjsOps, xNext, den2, next), s, next),
+      );
       den2.dispose();
       xNext.dispose();
       xNext = corrected;

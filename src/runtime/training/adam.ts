@@ -1,16 +1,12 @@
-// Adam and AdamW written with tfjs ops over named variables, so the optimizer state (moments,
-// step) is plain named tensors: saved in checkpoints, restored exactly, and the same update
-// rule the ONNX training engine emits.
-//   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  w ← w − lr·(m̂/(√v̂ + ε) + wd·w) (AdamW, decoupled)
-// With "adam", weight decay is an L2 term added to the gradient, as torch.optim.Adam does.
+// Adam and AdamW (src/compiler/formulas/adam.ts) with tfjs ops over named variables, so the
+// optimizer state (moments, step) is plain named tensors: saved in checkpoints, restored exactly,
+// and the same update rule the ONNX training engine emits.
 import * as tf from "@tensorflow/tfjs";
+import { type AdamOptions, adamStepScalars, adamUpdate, clipScale } from "../../compiler/formulas/adam.ts";
+import { numberOps } from "../../compiler/formulas/scalar-ops.ts";
+import { tfjsOps } from "../tfjs-scalar-ops.ts";
 
-export interface AdamOptions {
-  kind: "adam" | "adamw";
-  betas: readonly [number, number];
-  eps: number;
-  weightDecay: number;
-}
+export type { AdamOptions };
 
 export class Adam {
   readonly m = new Map<string, tf.Variable>();
@@ -37,22 +33,17 @@ export class Adam {
   /** One update with learning rate `lr`; `grads` are keyed by variable name. */
   apply(grads: tf.NamedTensorMap, lr: number): void {
     this.step++;
-    const [b1, b2] = this.options.betas;
-    const bc1 = 1 - b1 ** this.step;
-    const bc2 = 1 - b2 ** this.step;
-    const { eps, weightDecay, kind } = this.options;
+    const scalars = adamStepScalars(this.options, lr, this.step);
     tf.tidy(() => {
-      for (const [name, g0] of Object.entries(grads)) {
+      for (const [name, g] of Object.entries(grads)) {
         const w = this.vars.get(name);
         const m = this.m.get(name);
         const v = this.v.get(name);
         if (!w || !m || !v) throw new Error(`optimizer has no state for ${name}`);
-        const g = kind === "adam" && weightDecay > 0 ? tf.add(g0, tf.mul(w, weightDecay)) : g0;
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        let update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
-        if (kind === "adamw" && weightDecay > 0) update = tf.add(update, tf.mul(w, weightDecay));
-        w.assign(tf.sub(w, tf.mul(update, lr)));
+        const next = adamUpdate(tfjsOps, this.options, { w, m, v }, g, scalars);
+        m.assign(next.m);
+        v.assign(next.v);
+        w.assign(next.w);
       }
     });
   }
@@ -72,8 +63,8 @@ export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number | nul
           .dataSync()[0] ?? 0,
     ),
   );
-  if (maxNorm !== null && norm > maxNorm) {
-    const scale = maxNorm / (norm + 1e-6);
+  const scale = maxNorm === null ? 1 : clipScale(numberOps, norm, maxNorm);
+  if (scale !== 1) {
     for (const [name, g] of Object.entries(grads)) {
       grads[name] = tf.mul(g, scale);
       g.dispose();

@@ -1,5 +1,7 @@
-// Exponential moving average of the weights, the ones that sample best [EDM, DiT].
+// Exponential moving average of the weights (src/compiler/formulas/ema.ts) over tfjs variables.
 import * as tf from "@tensorflow/tfjs";
+import { emaUpdate } from "../../compiler/formulas/ema.ts";
+import { tfjsOps } from "../tfjs-scalar-ops.ts";
 
 export class Ema {
   readonly shadow = new Map<string, tf.Variable>();
@@ -15,13 +17,13 @@ export class Ema {
       );
   }
 
-  /** ema ← d·ema + (1 − d)·w for trainable weights; fixed tables are copied as they are. */
+  /** The EMA step for trainable weights; fixed tables are copied as they are. */
   update(): void {
     tf.tidy(() => {
       for (const [name, w] of this.vars) {
         const e = this.shadow.get(name);
         if (!e || !w.trainable) continue;
-        e.assign(tf.add(tf.mul(e, this.decay), tf.mul(w, 1 - this.decay)));
+        e.assign(emaUpdate(tfjsOps, this.decay, e, w));
       }
     });
   }

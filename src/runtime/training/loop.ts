@@ -4,6 +4,8 @@
 // An engine supplies only the state and one optimisation step (tfjs: trainer.ts, ONNX:
 // onnx-engine.ts), so both behave alike and write the same files.
 import { join } from "node:path";
+import { edmTrainingSigma } from "../../compiler/formulas/edm.ts";
+import { numberOps } from "../../compiler/formulas/scalar-ops.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { Graph } from "../../compiler/ir/types.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
@@ -235,7 +237,7 @@ async function trainInFolder(
   // EDM: ln σ ~ N(P_mean, P_std²); DDPM: t ~ U{0..T−1} with the ADM loss.
   const level =
     diffusion.kind === "edm"
-      ? (r: Rng) => Math.exp(diffusion.pMean + diffusion.pStd * r.normal())
+      ? (r: Rng) => edmTrainingSigma(numberOps, diffusion, r.normal())
       : (r: Rng) => r.int(diffusion.steps);
   const paths = trainPaths(o.outDir);
   const graph = buildGraph(spec);

@@ -7,6 +7,7 @@
 import { cpus } from "node:os";
 import * as ort from "onnxruntime-node";
 import { analyze } from "../../compiler/analysis.ts";
+import { ADAM_EPS, adamStepScalars } from "../../compiler/formulas/adam.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { Graph, ParamDef } from "../../compiler/ir/types.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
@@ -108,7 +109,7 @@ export async function openTrainStep(
     batch: o.batchSize,
     optimizer: o.optimizer,
     betas: o.betas,
-    eps: 1e-8,
+    eps: ADAM_EPS,
     weightDecay: o.weightDecay,
     gradClip: o.gradClip,
     emaDecay: o.emaDecay,
@@ -136,7 +137,7 @@ export function admFeeds(d: GaussianDiffusion, t: readonly number[]): Record<Adm
     posteriorMeanCoef1: (i) => d.posteriorMeanCoef1[i] ?? 0,
     posteriorMeanCoef2: (i) => d.posteriorMeanCoef2[i] ?? 0,
     posteriorLogVarianceClipped: (i) => d.posteriorLogVarianceClipped[i] ?? 0,
-    logBetas: (i) => Math.log(d.betas[i] ?? 1),
+    logBetas: (i) => d.logBetas[i] ?? 0,
     isFirst: (i) => (i === 0 ? 1 : 0),
   };
   const out: Partial<Record<AdmInput, ort.Tensor>> = {};
@@ -453,12 +454,10 @@ export async function openOnnxStepper(
   const plan = planStep(entry, o);
   const { parts, replicas, slices, sliceSize: size } = plan;
   let adamStep = adamStep0;
-  const [b1, b2] = o.betas;
-  const schedule = (lr: number) => ({
-    lr: scalar(lr),
-    bc1: scalar(1 - b1 ** (adamStep + 1)),
-    bc2: scalar(1 - b2 ** (adamStep + 1)),
-  });
+  const schedule = (lr: number) => {
+    const k = adamStepScalars(o, lr, adamStep + 1);
+    return { lr: scalar(k.lr), bc1: scalar(k.bc1), bc2: scalar(k.bc2) };
+  };
   const stateOf = (compiled: TrainStepGraph) => {
     if (!compiled.layout) throw new Error("the step graph has no state layout");
     return new OnnxTrainState(buildGraph(entry.spec).params, compiled.layout, values);

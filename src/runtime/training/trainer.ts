@@ -3,6 +3,7 @@
 // The loop around it (batches, resume, checkpoints, grids, Ctrl-C, time budget, non-finite
 // losses) is loop.ts, shared with the ONNX engine.
 import * as tf from "@tensorflow/tfjs";
+import { ADAM_EPS } from "../../compiler/formulas/adam.ts";
 import { buildGraph } from "../../compiler/ir/build.ts";
 import type { ResolvedEntry } from "../../compiler/pipeline.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -84,7 +85,7 @@ export async function train(entry: ResolvedEntry, data: Dataset, o: TrainOptions
       const adam = new Adam(model.variables, {
         kind: o.optimizer,
         betas: o.betas,
-        eps: 1e-8,
+        eps: ADAM_EPS,
         weightDecay: o.weightDecay,
       });
       if (resumed) {

@@ -4,6 +4,14 @@
 //   class is `classes`). Output `out` [N, C_out, H, W]: the raw network F, or D(x; σ).
 // The batch dimension is symbolic ("batch").
 
+import {
+  type EdmConfig,
+  edmDenoised,
+  edmNetworkInput,
+  edmNoiseInput,
+  edmScalings,
+} from "../../formulas/edm.ts";
+import { graphOps } from "../../formulas/scalar-ops.ts";
 import type { Graph } from "../../ir/types.ts";
 import type { DiffusionConfig } from "../../schema/sections.ts";
 import { type Initializer, TensorGraph } from "../../tensor/graph.ts";
@@ -46,6 +54,21 @@ function valueInfo(name: string, elemType: number, dims: (number | string)[]): V
   };
 }
 
+/**
+ * The EDM denoiser around the network, D(x; σ) = c_skip·x + c_out·F(c_in·x; c_noise(σ)): the
+ * network's x and t inputs from the graph inputs x and sigma, and D from its output F.
+ */
+function denoiserForm(b: TensorGraph, c: EdmConfig) {
+  const f = graphOps(b, "edm");
+  // The factors per sample as [N, 1, 1, 1]; c_noise stays [N].
+  const s = edmScalings(f, c, b.op("Reshape", ["sigma", b.ints([-1, 1, 1, 1])], "sigma4"));
+  return {
+    x: edmNetworkInput(f, "x", s),
+    t: edmNoiseInput(f, c, "sigma"),
+    denoised: (out: string) => edmDenoised(f, "x", out, s),
+  };
+}
+
 export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
   if (!(SUPPORTED_OPSETS as readonly number[]).includes(o.opset)) {
     throw new Error(`opset ${o.opset} is not supported; use ${SUPPORTED_OPSETS.join(", ")}`);
@@ -70,17 +93,9 @@ export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
   inputs.push(valueInfo(b.input(edm ? "sigma" : "t", [1]), DataType.FLOAT, ["batch"]));
   if (graph.inputs.y !== undefined) inputs.push(valueInfo(b.input("y", [1]), DataType.INT64, ["batch"]));
 
-  let xIn: Val = { name: "x", layout: "NCHW" };
-  let tIn = "t";
-  let sigma4 = "";
-  const sd = o.diffusion.kind === "edm" ? o.diffusion.sigmaData : 1;
-  if (edm) {
-    // c_in = 1/√(σ² + σ_d²), c_noise = ln(σ)/4 (EDM Table 1), per sample.
-    sigma4 = b.op("Reshape", ["sigma", b.ints([-1, 1, 1, 1])], "sigma4");
-    const s2 = b.op("Add", [b.op("Mul", [sigma4, sigma4], "sigma_sq"), b.scalar(sd * sd)], "sigma_sq_sd");
-    xIn = { name: b.op("Div", ["x", b.op("Sqrt", [s2], "c_in_inv")], "x_in"), layout: "NCHW" };
-    tIn = b.op("Div", [b.op("Log", ["sigma"], "log_sigma"), b.scalar(4)], "c_noise");
-  }
+  const wrap = edm && o.diffusion.kind === "edm" ? denoiserForm(b, o.diffusion) : undefined;
+  const xIn: Val = { name: wrap?.x ?? "x", layout: "NCHW" };
+  const tIn = wrap?.t ?? "t";
 
   const values: Val[] = [];
   for (const node of graph.nodes) {
@@ -98,22 +113,8 @@ export function emitOnnx(graph: Graph, o: OnnxExportOptions): EmittedModel {
   }
   const result = values[outNode.id];
   if (!result) throw new Error("the output was not lowered");
-  let out = ctx.as(result, "NCHW").name;
-  if (edm) {
-    // D = c_skip·x + c_out·F with c_skip = σ_d²/(σ² + σ_d²), c_out = σ·σ_d/√(σ² + σ_d²).
-    const s2 = b.op("Add", [b.op("Mul", [sigma4, sigma4], "d_sigma_sq"), b.scalar(sd * sd)], "d_sigma_sq_sd");
-    const cSkip = b.op("Div", [b.scalar(sd * sd), s2], "c_skip");
-    const cOut = b.op(
-      "Div",
-      [b.op("Mul", [sigma4, b.scalar(sd)], "sigma_sd"), b.op("Sqrt", [s2], "d_sqrt")],
-      "c_out",
-    );
-    out = b.op(
-      "Add",
-      [b.op("Mul", ["x", cSkip], "skip"), b.op("Mul", [out, cOut], "scaled_out")],
-      "denoised",
-    );
-  }
+  const f = ctx.as(result, "NCHW").name;
+  const out = wrap ? wrap.denoised(f) : f;
   b.alias(out, "out");
 
   const rendered = renderGraph(b, o.opset);
