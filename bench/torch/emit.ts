@@ -6,31 +6,29 @@
 // (F.conv2d, F.linear, F.layer_norm, F.group_norm), so the timing is PyTorch's own.
 // TMSA lives in bench/torch/ops.py.
 import type { Graph, Node } from "../../src/compiler/ir/types.ts";
-import { relativePositionIndex } from "../../src/compiler/ops/attention.ts";
+import { relativePositionIndex } from "../../src/compiler/ops/attention/def.ts";
+import { paramLayout } from "../../src/compiler/ops/index.ts";
+import { layoutRule } from "../../src/compiler/ops/param-layout.ts";
 
 type Layout = "NCHW" | "NHWC" | "flat";
 
-/** How step.py turns a parameter from the IR's layout into PyTorch's. */
-export type TorchLayout = "linear" | "conv" | "conv-transpose";
-
 export interface TorchModule {
   source: string;
-  /** Parameters stored transposed for PyTorch; the rest keep the IR's layout. */
-  layouts: Record<string, TorchLayout>;
+  /**
+   * The IR → PyTorch axis order (step.py permutes by it) of each parameter PyTorch stores
+   * transposed, from its layout kind; the rest keep the IR's layout.
+   */
+  layouts: Record<string, readonly number[]>;
 }
-
-const LINEAR_ROLES = new Set(["weight", "qkv.weight", "qkv_temb.weight", "temb_bias.weight", "proj.weight"]);
 
 const py = (n: number) => (Number.isInteger(n) ? String(n) : n.toPrecision(9));
 
 export function emitTorchModule(graph: Graph): TorchModule {
-  const layouts: Record<string, TorchLayout> = {};
+  const layouts: Record<string, readonly number[]> = {};
   for (const node of graph.nodes) {
     for (const [role, name] of Object.entries(node.params)) {
-      if (node.op === "conv2d" && role === "weight") layouts[name] = "conv";
-      else if (node.op === "conv-transpose2d" && role === "weight") layouts[name] = "conv-transpose";
-      else if ((node.op === "linear" || node.op === "window-attention") && LINEAR_ROLES.has(role))
-        layouts[name] = "linear";
+      const perm = layoutRule(paramLayout(node, role)).torch;
+      if (perm) layouts[name] = perm;
     }
   }
   const lines: string[] = [];

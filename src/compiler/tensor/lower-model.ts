@@ -5,7 +5,7 @@
 // missing or broken in several runtimes, ECOSYSTEM.md §B), GELU-tanh uses Gelu(approximate =
 // "tanh") from opset 20.
 import type { NodeOf, OpKind } from "../ir/types.ts";
-import { biasTableRows, relativePositionIndex } from "../ops/attention.ts";
+import { biasTableRows, relativePositionIndex } from "../ops/attention/def.ts";
 import type { LowerContext, Val } from "./lower-context.ts";
 import type { TensorOpAttrs } from "./ops.ts";
 

@@ -3,7 +3,7 @@
 // T = w² tokens per window, B' = N·(H/w)·(W/w) windows, h heads, d = C/h.
 import * as tf from "@tensorflow/tfjs";
 import type { OpAttrs } from "../../compiler/ir/types.ts";
-import { biasTableRows, relativePositionIndex } from "../../compiler/ops/attention.ts";
+import { biasTableRows, relativePositionIndex } from "../../compiler/ops/attention/def.ts";
 import { windowPartition, windowReverse } from "./windows.ts";
 
 export type Params = (role: string) => tf.Tensor;
