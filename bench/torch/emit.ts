@@ -1,6 +1,6 @@
 // The IR as a PyTorch module: a reference implementation of the same network, for the bench's
 // PyTorch baseline (bench/torch/step.py runs it). It is a measuring instrument, not a target:
-// it mirrors the ONNX lowering op for op (src/compiler/tensor/lower-model.ts), keeps each value
+// it mirrors the ONNX lowering op for op (src/compiler/ops/*/tensor.ts), keeps each value
 // in the layout its producer gave it (convolutions NCHW, transformer blocks channels-last, as
 // PyTorch DiffiT code is written) and calls the PyTorch functions a PyTorch user would
 // (F.conv2d, F.linear, F.layer_norm, F.group_norm), so the timing is PyTorch's own.

@@ -1,5 +1,5 @@
 """TMSA in PyTorch for the bench's reference model (bench/torch/emit.ts), as Swin-style PyTorch
-code writes it; the same equations as the ONNX lowering (src/compiler/tensor/lower-model.ts):
+code writes it; the same equations as the ONNX lowering (src/compiler/ops/*/tensor.ts):
 
     q = x_s W_qs + x_t W_qt,  k = x_s W_ks + x_t W_kt,  v = x_s W_vs + x_t W_vt   (Eq 3-5)
     Attn = Softmax(q k^T / sqrt(d) + B) v                                        (Eq 6)

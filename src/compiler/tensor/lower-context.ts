@@ -2,7 +2,7 @@
 // layout conversion, and layout tracking. The IR is channels-last; ONNX convolutions want
 // NCHW. Each rank-4 value remembers its layout and is transposed only when an op needs the
 // other one, so a ResBlock pays two transposes rather than one per op.
-import type { Node } from "../ir/types.ts";
+import type { Node, NodeOf, OpKind } from "../ir/types.ts";
 import { paramLayout } from "../ops/index.ts";
 import { FORM_PERMS, formDims, PARAM_LAYOUTS, permute, type WeightForm } from "../ops/param-layout.ts";
 import type { TensorGraph } from "./graph.ts";
@@ -20,6 +20,19 @@ export interface LowerOptions {
 }
 
 export type WeightSource = (name: string) => Float32Array;
+
+/** An IR op's decomposition into tensor-tier ops (each op family's tensor.ts writes its ops'). */
+export type TensorLowering<K extends OpKind> = (node: NodeOf<K>, ins: Val[], ctx: LowerContext) => Val;
+
+/** The first input of a lowering (every op but concat and the arithmetic reads one). */
+export function firstVal(ins: readonly Val[]): Val {
+  const v = ins[0];
+  if (!v) throw new Error("missing input");
+  return v;
+}
+
+/** A value with no spatial layout ([N, C] vectors and token lists). */
+export const flat = (name: string): Val => ({ name, layout: "flat" });
 
 // Layout helpers other modules take from here; PARAM_LAYOUTS (ops/param-layout.ts) owns them.
 export { FORM_PERMS, formDims, inversePerm, permute, type WeightForm } from "../ops/param-layout.ts";
