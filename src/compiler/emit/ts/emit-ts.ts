@@ -4,7 +4,8 @@
 // function of the spec: no timestamps, no absolute paths, so committed files can be diffed.
 import { Project, VariableDeclarationKind, type WriterFunction } from "ts-morph";
 import { buildGraph } from "../../ir/build.ts";
-import type { Graph, Node, OpKind } from "../../ir/types.ts";
+import type { Graph, Node } from "../../ir/types.ts";
+import { PRIMITIVES, type PrimitiveFunction, type PrimitiveOp } from "../../ops/primitive-names.ts";
 import type { ResolvedSpec } from "../../resolve-defaults.ts";
 import { specSlug } from "../../spec-slug.ts";
 
@@ -30,32 +31,9 @@ export interface EmittedModule {
 }
 
 /** The function of src/runtime/tfjs/primitives.ts that runs each op (generated code calls `op.<name>`). */
-export const PRIMITIVE_NAMES = {
-  conv2d: "conv2d",
-  "conv-transpose2d": "convTranspose2d",
-  "avg-pool": "avgPool",
-  resize: "resize",
-  "group-norm": "groupNorm",
-  "layer-norm": "layerNorm",
-  linear: "linear",
-  "gelu-tanh": "geluTanh",
-  silu: "silu",
-  add: "add",
-  mul: "mul",
-  modulate: "modulate",
-  dropout: "dropout",
-  concat: "concat",
-  reshape: "reshape",
-  slice: "slice",
-  unpatchify: "unpatchify",
-  "add-position": "addPosition",
-  "timestep-embedding": "timestepEmbedding",
-  "label-embedding": "labelEmbedding",
-  "window-attention": "windowAttention",
-} as const satisfies Record<Exclude<OpKind, "input">, string>;
-
-/** Ops whose primitive takes only its inputs (no attributes, no parameters). */
-const PLAIN_OPS: ReadonlySet<OpKind> = new Set(["gelu-tanh", "silu", "add", "mul", "modulate"]);
+export const PRIMITIVE_NAMES = Object.fromEntries(
+  Object.entries(PRIMITIVES).map(([op, p]) => [op, p.name]),
+) as { readonly [K in PrimitiveOp]: PrimitiveFunction<K> };
 
 export const DEFAULT_RUNTIME_MODULE = "../src/runtime/tfjs/primitives.ts";
 export const INDEX_FILE = "index.ts";
@@ -143,8 +121,10 @@ function forwardBody(g: Graph, ids: string[]): WriterFunction {
         roles.length === 0
           ? ""
           : `, { ${roles.map(([r, p]) => `${IDENT.test(r) ? r : JSON.stringify(r)}: params(${JSON.stringify(p)})`).join(", ")} }`;
-      const fn = PRIMITIVE_NAMES[n.op];
-      const call = PLAIN_OPS.has(n.op) ? `op.${fn}(${ins})` : `op.${fn}(${inline(n.attrs)}, ${ins}${params})`;
+      const prim: { name: string; plain?: true } = PRIMITIVES[n.op];
+      const call = prim.plain
+        ? `op.${prim.name}(${ins})`
+        : `op.${prim.name}(${inline(n.attrs)}, ${ins}${params})`;
       w.writeLine(`const ${id} = ${call}; ${shapeComment(n)}`);
     }
     const out = g.outputs.out;
