@@ -42,7 +42,7 @@ def to_torch_layout(value, perm):
 
 
 def load_net(cfg):
-    sys.path[:0] = [cfg["module"], cfg["ops"]]
+    sys.path[:0] = [cfg["module"]]
     import model  # noqa: PLC0415 (emitted at run time)
 
     weights = read_safetensors(cfg["weights"])
