@@ -47,7 +47,17 @@ const families = readdirSync(OPS).filter((name) => statSync(join(OPS, name)).isD
 describe("op families", () => {
   it("are the nine of the registry", () => {
     expect(families.sort()).toEqual(
-      ["attention", "conv", "elementwise", "embedding", "input", "layout", "linear", "norm", "resample"].sort(),
+      [
+        "attention",
+        "conv",
+        "elementwise",
+        "embedding",
+        "input",
+        "layout",
+        "linear",
+        "norm",
+        "resample",
+      ].sort(),
     );
   });
 
