@@ -37,6 +37,14 @@ export interface OpDef<K extends OpKind> {
   macs(attrs: OpAttrs[K], inputs: readonly TensorType[], out: TensorType): Macs;
 }
 
+/** A zero-initialised per-channel vector (a bias). */
+export const zerosVector = (role: string, n: number): ParamSpec => ({
+  role,
+  shape: [n],
+  init: { kind: "zeros" },
+  layout: "vector",
+});
+
 export const NO_MACS: Macs = { linear: 0, attention: 0 };
 export const noParams = (): ParamSpec[] => [];
 export const noMacs = (): Macs => NO_MACS;

@@ -9,7 +9,7 @@
 // the time token enters.
 import type { AttentionMode } from "../../ir/types.ts";
 import type { OpDef, ParamSpec, PrimitiveName } from "../op-def.ts";
-import { expectRank, lastDim } from "../op-def.ts";
+import { expectRank, lastDim, zerosVector } from "../op-def.ts";
 
 export interface AttentionAttrs {
   /** TMSA: windowed multi-head self-attention whose q, k, v depend on the time token [P Eq 3-6]. */
@@ -56,13 +56,7 @@ const windowAttention: OpDef<"window-attention"> = {
       init: { kind: "xavier-uniform", fanIn, fanOut },
       layout: "linear",
     });
-    const zeros = (role: string, n: number): ParamSpec => ({
-      role,
-      shape: [n],
-      init: { kind: "zeros" },
-      layout: "vector",
-    });
-    const bias = (role: string, n: number): ParamSpec[] => (a.qkvBias ? [zeros(role, n)] : []);
+    const bias = (role: string, n: number): ParamSpec[] => (a.qkvBias ? [zerosVector(role, n)] : []);
     const rows = biasTableRows(a.window);
     const out: ParamSpec[] = [dense("qkv.weight", c, 3 * c), ...bias("qkv.bias", 3 * c)];
     if (a.mode === "tmsa") {
@@ -72,7 +66,7 @@ const windowAttention: OpDef<"window-attention"> = {
       // Table 6 F: the time token yields a per-sample correction of the whole bias table.
       out.push(
         dense("temb_bias.weight", a.timeWidth, rows * a.heads),
-        zeros("temb_bias.bias", rows * a.heads),
+        zerosVector("temb_bias.bias", rows * a.heads),
       );
     }
     if (a.relativePositionBias) {
@@ -83,7 +77,7 @@ const windowAttention: OpDef<"window-attention"> = {
         layout: "table",
       });
     }
-    out.push(dense("proj.weight", c, c), zeros("proj.bias", c));
+    out.push(dense("proj.weight", c, c), zerosVector("proj.bias", c));
     return out;
   },
   macs(a, [x]) {

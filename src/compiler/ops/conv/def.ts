@@ -2,7 +2,7 @@
 // for transposed convolutions (layout kinds "conv" and "conv-transpose" say how others order them).
 import type { WeightInit } from "../../ir/types.ts";
 import type { OpDef, PrimitiveName } from "../op-def.ts";
-import { expectRank, f32, weightInit } from "../op-def.ts";
+import { expectRank, f32, weightInit, zerosVector } from "../op-def.ts";
 
 export interface ConvAttrs {
   conv2d: {
@@ -49,16 +49,7 @@ const conv2d: OpDef<"conv2d"> = {
       init: weightInit(a.init, a.kernel * a.kernel * a.inChannels, a.kernel * a.kernel * a.outChannels),
       layout: "conv",
     },
-    ...(a.bias
-      ? [
-          {
-            role: "bias",
-            shape: [a.outChannels],
-            init: { kind: "zeros" as const },
-            layout: "vector" as const,
-          },
-        ]
-      : []),
+    ...(a.bias ? [zerosVector("bias", a.outChannels)] : []),
   ],
   macs: (a, _in, out) => ({
     linear: Number(out.shape[1]) * Number(out.shape[2]) * a.kernel * a.kernel * a.inChannels * a.outChannels,
@@ -83,7 +74,7 @@ const convTranspose2d: OpDef<"conv-transpose2d"> = {
       init: weightInit(a.init, a.kernel * a.kernel * a.inChannels, a.kernel * a.kernel * a.outChannels),
       layout: "conv-transpose",
     },
-    { role: "bias", shape: [a.outChannels], init: { kind: "zeros" }, layout: "vector" },
+    zerosVector("bias", a.outChannels),
   ],
   // Each input pixel scatters a kernel×kernel patch to every output channel.
   macs: (a, [x]) => ({

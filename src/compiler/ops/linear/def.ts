@@ -1,7 +1,7 @@
 // A dense layer over the last axis: y = x·W + b with W as [in, out] (layout kind "linear").
 import type { WeightInit } from "../../ir/types.ts";
 import type { OpDef, PrimitiveName } from "../op-def.ts";
-import { f32, lastDim, perSample, weightInit } from "../op-def.ts";
+import { f32, lastDim, perSample, weightInit, zerosVector } from "../op-def.ts";
 
 export interface LinearAttrs {
   linear: { inFeatures: number; outFeatures: number; bias: boolean; init: WeightInit };
@@ -23,16 +23,7 @@ export const LINEAR_DEFS = {
         init: weightInit(a.init, a.inFeatures, a.outFeatures),
         layout: "linear",
       },
-      ...(a.bias
-        ? [
-            {
-              role: "bias",
-              shape: [a.outFeatures],
-              init: { kind: "zeros" as const },
-              layout: "vector" as const,
-            },
-          ]
-        : []),
+      ...(a.bias ? [zerosVector("bias", a.outFeatures)] : []),
     ],
     macs: (a, [x]) => ({
       linear: (x ? perSample(x.shape) / a.inFeatures : 0) * a.inFeatures * a.outFeatures,
