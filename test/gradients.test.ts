@@ -1,4 +1,4 @@
-// Finite-difference gradient checks of every tfjs lowering (LOWERINGS in runtime/tfjs/lower.ts),
+// Finite-difference gradient checks of every tfjs lowering (LOWERINGS in src/compiler/ops/tfjs.ts),
 // on the cpu backend and on wasm (whose training kernels are partly the project's own:
 // Conv2DBackpropFilter, UnsortedSegmentSum for the gather gradient, and the fast BatchMatMul
 // and Conv2DBackpropInput paths). Each case is one IR node built by hand, with parameter shapes
@@ -9,9 +9,9 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeOf, OpAttrs, OpKind } from "../src/compiler/ir/types.ts";
 import { opDef } from "../src/compiler/ops/index.ts";
+import { LOWERINGS, type LowerContext, lowerNode } from "../src/compiler/ops/tfjs.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { Rng } from "../src/runtime/random.ts";
-import { LOWERINGS, type LowerContext, lowerNode } from "../src/runtime/tfjs/lower.ts";
 
 /**
  * Numbers. Central differences have truncation error eps²·f'''/6 and rounding error

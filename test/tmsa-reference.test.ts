@@ -9,9 +9,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AttentionMode, OpAttrs } from "../src/compiler/ir/types.ts";
+import { windowAttention } from "../src/compiler/ops/attention/tfjs.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { Rng } from "../src/runtime/random.ts";
-import { windowAttention } from "../src/runtime/tfjs/window-attention.ts";
 
 type Attrs = OpAttrs["window-attention"];
 
@@ -46,7 +46,7 @@ function random(rng: Rng, shape: number[], std = 0.5): Arr {
 
 const at = (a: Arr, i: number) => a.data[i] ?? Number.NaN;
 
-/** Parameters by role, with the shapes of ops/attention.ts ([in, out] weights). */
+/** Parameters by role, with the shapes of ops/attention/def.ts ([in, out] weights). */
 function makeParams(c: Case, rng: Rng): Map<string, Arr> {
   const C = c.channels;
   const rows = (2 * c.window - 1) ** 2;

@@ -3,7 +3,8 @@
 // centres (PyTorch align_corners=False). Exact up to float32 rounding of ¾a + ¼b (1e-6).
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
-import { subPixelConvTranspose, upsampleBilinear2x, upsampleNearest } from "../src/runtime/tfjs/lower.ts";
+import { subPixelConvTranspose } from "../src/compiler/ops/conv/tfjs.ts";
+import { upsampleBilinear2x, upsampleNearest } from "../src/compiler/ops/resample/tfjs.ts";
 
 describe("up-sampling lowerings", () => {
   for (const shape of [

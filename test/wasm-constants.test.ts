@@ -5,9 +5,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
 import type { OpAttrs } from "../src/compiler/ir/types.ts";
+import { resetAttentionConstants, windowAttention } from "../src/compiler/ops/attention/tfjs.ts";
+import { resetSubPixelConstants, subPixelConvTranspose } from "../src/compiler/ops/conv/tfjs.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
-import { resetSubPixelConstants, subPixelConvTranspose } from "../src/runtime/tfjs/lower.ts";
-import { resetAttentionConstants, windowAttention } from "../src/runtime/tfjs/window-attention.ts";
 
 const attrs: OpAttrs["window-attention"] = {
   width: 8,

@@ -4,10 +4,10 @@
 // worked out by hand from idx(i, j) = (Δrow + w − 1)(2w − 1) + (Δcol + w − 1) (DIFFIT.md §1).
 import * as tf from "@tensorflow/tfjs";
 import { beforeEach, describe, expect, it } from "vitest";
-import { relativePositionIndex } from "../src/compiler/ops/attention.ts";
+import { relativePositionIndex } from "../src/compiler/ops/attention/def.ts";
+import { windowPartition, windowReverse } from "../src/compiler/ops/attention/tfjs.ts";
 import { selectBackend } from "../src/runtime/backend.ts";
 import { Rng } from "../src/runtime/random.ts";
-import { windowPartition, windowReverse } from "../src/runtime/tfjs/windows.ts";
 
 // Every test runs on cpu unless it selects another backend itself.
 beforeEach(async () => {

@@ -35,18 +35,14 @@ def read_safetensors(path):
     return out
 
 
-def to_torch_layout(value, layout):
-    if layout == "linear":  # IR [in, out] -> [out, in]
-        return value.t().contiguous()
-    if layout == "conv":  # IR [kh, kw, in, out] -> [out, in, kh, kw]
-        return value.permute(3, 2, 0, 1).contiguous()
-    if layout == "conv-transpose":  # IR [kh, kw, in, out] -> [in, out, kh, kw]
-        return value.permute(2, 3, 0, 1).contiguous()
-    return value
+def to_torch_layout(value, perm):
+    """IR layout -> PyTorch's: `perm` is the parameter's axis order from its layout kind
+    (src/compiler/ops/param-layout.ts), e.g. linear [in, out] -> [out, in] is (1, 0)."""
+    return value if perm is None else value.permute(*perm).contiguous()
 
 
 def load_net(cfg):
-    sys.path[:0] = [cfg["module"], cfg["ops"]]
+    sys.path[:0] = [cfg["module"]]
     import model  # noqa: PLC0415 (emitted at run time)
 
     weights = read_safetensors(cfg["weights"])

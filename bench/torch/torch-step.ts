@@ -76,7 +76,6 @@ function prepare(entry: ResolvedEntry, weights: Map<string, Float32Array>) {
   writeFileSync(join(dir, "weights.safetensors"), encodeSafetensors({ tensors, metadata: {} }));
   const common = {
     module: dir,
-    ops: HERE,
     weights: join(dir, "weights.safetensors"),
     layouts,
     trainable: graph.params.filter((p) => p.trainable).map((p) => p.name),

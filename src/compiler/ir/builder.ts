@@ -3,6 +3,7 @@
 import type { Diagnostic, SpecPath } from "../diagnostics.ts";
 import { error } from "../diagnostics.ts";
 import { opDef } from "../ops/index.ts";
+import { paramKey } from "../ops/op-def.ts";
 import type { Graph, Node, NodeOf, OpAttrs, OpKind, ParamDef, TensorType } from "./types.ts";
 
 export interface Value {
@@ -75,7 +76,7 @@ export class GraphBuilder {
       const full = p.role ? `${name}.${p.role}` : name;
       if (this.names.has(full)) throw new Error(`duplicate parameter name ${full}`);
       this.names.add(full);
-      params[p.role || "table"] = full;
+      params[paramKey(p)] = full;
       this.params.push({
         name: full,
         shape: p.shape,

@@ -5,6 +5,15 @@
 // - MACs are per sample (batch 1), as the paper's FLOP counts are.
 
 import type { SpecPath } from "../diagnostics.ts";
+import type { AttentionAttrs } from "../ops/attention/def.ts";
+import type { ConvAttrs } from "../ops/conv/def.ts";
+import type { ElementwiseAttrs } from "../ops/elementwise/def.ts";
+import type { EmbeddingAttrs } from "../ops/embedding/def.ts";
+import type { InputAttrs } from "../ops/input/def.ts";
+import type { LayoutAttrs } from "../ops/layout/def.ts";
+import type { LinearAttrs } from "../ops/linear/def.ts";
+import type { NormAttrs } from "../ops/norm/def.ts";
+import type { ResampleAttrs } from "../ops/resample/def.ts";
 import type { ATTENTION_MODES } from "../schema/sections.ts";
 
 export type Dim = number | "N";
@@ -42,69 +51,20 @@ export interface ParamDef {
 export type AttentionMode = (typeof ATTENTION_MODES)[number];
 export type WeightInit = "xavier-uniform" | "normal" | "zeros";
 
-/** Attributes of every op; the op name is the discriminant of Node. */
-export interface OpAttrs {
-  /** A graph input: x (data), t (noise level or timestep, float), y (class label, int). */
-  input: { role: "x" | "t" | "y" };
-  conv2d: {
-    kernel: number;
-    stride: number;
-    padding: number;
-    inChannels: number;
-    outChannels: number;
-    bias: boolean;
-    init: WeightInit;
-  };
-  "conv-transpose2d": {
-    kernel: number;
-    stride: number;
-    padding: number;
-    outputPadding: number;
-    inChannels: number;
-    outChannels: number;
-    init: WeightInit;
-  };
-  "avg-pool": { size: number };
-  resize: { mode: "nearest" | "bilinear"; scale: number };
-  "group-norm": { groups: number; channels: number; eps: number };
-  "layer-norm": { width: number; eps: number; affine: boolean };
-  linear: { inFeatures: number; outFeatures: number; bias: boolean; init: WeightInit };
-  "gelu-tanh": Record<string, never>;
-  silu: Record<string, never>;
-  /** Elementwise with numpy broadcasting. */
-  add: Record<string, never>;
-  mul: Record<string, never>;
-  /** x · (1 + scale) + shift, inputs [x, shift, scale] (adaLN). */
-  modulate: Record<string, never>;
-  dropout: { rate: number };
-  concat: { axis: number };
-  reshape: { shape: Shape };
-  slice: { axis: number; start: number; size: number };
-  /** [N, h, w, p·p·C] → [N, h·p, w·p, C]; each token's last axis is ordered (row, column, channel) [OFF]. */
-  unpatchify: { patch: number; channels: number };
-  /** Adds a [grid·grid, width] position table to a [N, grid, grid, width] token grid. */
-  "add-position": { grid: number; width: number; learned: boolean };
-  /** Sinusoidal or Fourier features of a [N] float input. */
-  "timestep-embedding": {
-    kind: "positional" | "fourier";
-    dim: number;
-    layout: "cos-sin" | "sin-cos";
-    maxPeriod: number;
-    fourierScale: number;
-  };
-  /** Label table with `rows` entries (classes plus the null class). */
-  "label-embedding": { rows: number; width: number };
-  /** TMSA: windowed multi-head self-attention whose q, k, v depend on the time token [P Eq 3-6]. */
-  "window-attention": {
-    width: number;
-    heads: number;
-    window: number;
-    mode: AttentionMode;
-    timeWidth: number;
-    relativePositionBias: boolean;
-    qkvBias: boolean;
-  };
-}
+/**
+ * Attributes of every op, assembled from the op families (src/compiler/ops/<family>/def.ts, where
+ * each op's attributes are declared); the op name is the discriminant of Node.
+ */
+export interface OpAttrs
+  extends InputAttrs,
+    ConvAttrs,
+    ResampleAttrs,
+    NormAttrs,
+    LinearAttrs,
+    ElementwiseAttrs,
+    LayoutAttrs,
+    EmbeddingAttrs,
+    AttentionAttrs {}
 
 export type OpKind = keyof OpAttrs;
 

@@ -1,13 +1,27 @@
-// What each IR op declares once: its shape rule, its parameters (with init rules) and its
-// cost. Emitters add their lowerings elsewhere; analysis and the builder read only this.
+// What each IR op declares once: its shape rule, its parameters (with init rules and layout
+// kinds) and its cost. Each op family (ops/<family>/def.ts) writes these for its ops; the
+// family's other files add its lowerings. Analysis and the builder read only this.
 import type { Dim, InitRule, OpAttrs, OpKind, Shape, TensorType } from "../ir/types.ts";
+import type { ParamLayout } from "./param-layout.ts";
 
 export interface ParamSpec {
-  /** Suffix of the parameter name after the node name ("weight", "qkv.bias", ...). */
+  /** Suffix of the parameter name after the node name ("weight", "qkv.bias", ...); "" names it after the node. */
   role: string;
   shape: number[];
   init: InitRule;
+  /** How the parameter is laid out outside the IR (PyTorch, official checkpoints, ONNX operators). */
+  layout: ParamLayout;
   trainable?: boolean;
+}
+
+/** The key of a parameter in its node's `params`: its role, or "table" for one named after the node. */
+export const paramKey = (p: Pick<ParamSpec, "role">): string => p.role || "table";
+
+/** How a generated module calls an op: `op.<name>(attrs, inputs, params)`, or `op.<name>(inputs)` when plain. */
+export interface PrimitiveName {
+  name: string;
+  /** The op has no attributes and no parameters. */
+  plain?: true;
 }
 
 /** Multiply-accumulates per sample: linear/conv layers, and attention matmuls (QKᵀ and AV). */
@@ -22,6 +36,14 @@ export interface OpDef<K extends OpKind> {
   params(attrs: OpAttrs[K]): ParamSpec[];
   macs(attrs: OpAttrs[K], inputs: readonly TensorType[], out: TensorType): Macs;
 }
+
+/** A zero-initialised per-channel vector (a bias). */
+export const zerosVector = (role: string, n: number): ParamSpec => ({
+  role,
+  shape: [n],
+  init: { kind: "zeros" },
+  layout: "vector",
+});
 
 export const NO_MACS: Macs = { linear: 0, attention: 0 };
 export const noParams = (): ParamSpec[] => [];

@@ -2,7 +2,9 @@
 // layout conversion, and layout tracking. The IR is channels-last; ONNX convolutions want
 // NCHW. Each rank-4 value remembers its layout and is transposed only when an op needs the
 // other one, so a ResBlock pays two transposes rather than one per op.
-import type { NodeOf, OpKind } from "../ir/types.ts";
+import type { Node, NodeOf, OpKind } from "../ir/types.ts";
+import { paramLayout } from "../ops/index.ts";
+import { FORM_PERMS, formDims, PARAM_LAYOUTS, permute, type WeightForm } from "../ops/param-layout.ts";
 import type { TensorGraph } from "./graph.ts";
 
 export type Layout = "NHWC" | "NCHW" | "flat";
@@ -12,16 +14,6 @@ export interface Val {
   layout: Layout;
 }
 
-/** How a parameter is laid out in the ONNX file. */
-export type WeightForm =
-  | "as-is"
-  /** conv [kh, kw, in, out] → Conv's [out, in, kh, kw] */
-  | "oihw"
-  /** conv-transpose [kh, kw, in, out] → ConvTranspose's [in, out, kh, kw] */
-  | "iohw"
-  /** per-channel [C] → [C, 1, 1] to broadcast over NCHW */
-  | "c11";
-
 export interface LowerOptions {
   opset: number;
   fp16: boolean;
@@ -29,39 +21,21 @@ export interface LowerOptions {
 
 export type WeightSource = (name: string) => Float32Array;
 
-/** The axis permutation of each transposed weight form. */
-export const FORM_PERMS: Partial<Record<WeightForm, number[]>> = { oihw: [3, 2, 0, 1], iohw: [2, 3, 0, 1] };
+/** An IR op's decomposition into tensor-tier ops (each op family's tensor.ts writes its ops'). */
+export type TensorLowering<K extends OpKind> = (node: NodeOf<K>, ins: Val[], ctx: LowerContext) => Val;
 
-/** A parameter's dims in `form`. */
-export function formDims(shape: readonly number[], form: WeightForm): number[] {
-  const perm = FORM_PERMS[form];
-  if (perm) return perm.map((p) => shape[p] ?? 1);
-  return form === "c11" ? [shape[0] ?? 1, 1, 1] : [...shape];
+/** The first input of a lowering (every op but concat and the arithmetic reads one). */
+export function firstVal(ins: readonly Val[]): Val {
+  const v = ins[0];
+  if (!v) throw new Error("missing input");
+  return v;
 }
 
-/** The permutation that undoes `perm`. */
-export const inversePerm = (perm: readonly number[]) => perm.map((_, i) => perm.indexOf(i));
+/** A value with no spatial layout ([N, C] vectors and token lists). */
+export const flat = (name: string): Val => ({ name, layout: "flat" });
 
-/** `src` (row-major, dims `shape`) with its axes permuted: out dims[i] = shape[perm[i]]. */
-export function permute(src: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
-  const rank = shape.length;
-  const outShape = perm.map((p) => shape[p] ?? 1);
-  const strides = new Array<number>(rank).fill(1);
-  for (let i = rank - 2; i >= 0; i--) strides[i] = (strides[i + 1] ?? 1) * (shape[i + 1] ?? 1);
-  const out = new Float32Array(src.length);
-  const idx = new Array<number>(rank).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let s = 0;
-    for (let k = 0; k < rank; k++) s += (idx[k] ?? 0) * (strides[perm[k] ?? 0] ?? 0);
-    out[o] = src[s] ?? 0;
-    for (let k = rank - 1; k >= 0; k--) {
-      idx[k] = (idx[k] ?? 0) + 1;
-      if ((idx[k] ?? 0) < (outShape[k] ?? 1)) break;
-      idx[k] = 0;
-    }
-  }
-  return out;
-}
+// Layout helpers other modules take from here; PARAM_LAYOUTS (ops/param-layout.ts) owns them.
+export { FORM_PERMS, formDims, inversePerm, permute, type WeightForm } from "../ops/param-layout.ts";
 
 export class LowerContext {
   private readonly weightCache = new Map<string, string>();
@@ -74,8 +48,11 @@ export class LowerContext {
     private readonly shapes: ReadonlyMap<string, readonly number[]>,
   ) {}
 
-  /** A float32 value for parameter `role` of `node`, in the requested layout (made once per form). */
-  weight<K extends OpKind>(node: NodeOf<K>, role: string, form: WeightForm = "as-is"): string {
+  /**
+   * A float32 value for parameter `role` of `node` in `form` (made once per form); by default the
+   * form ONNX operators read for the parameter's layout kind (OIHW for a Conv kernel).
+   */
+  weight(node: Node, role: string, form: WeightForm = PARAM_LAYOUTS[paramLayout(node, role)].onnx): string {
     const param = node.params[role];
     if (!param) throw new Error(`${node.name} has no parameter ${role}`);
     const key = `${param}|${form}`;

@@ -1,13 +1,12 @@
-// The network's forward pass lowered into a training graph: the inference emitter's per-op
-// lowerings (GroupNorm excepted, see lowerings.ts), with graph inputs bound by the caller (the
-// loss binds preconditioned values), and dropout as a product with a mask the caller supplies
-// as a graph input (drawn in JS by the tfjs trainer's own seeded generator, so both engines
-// drop the same units).
+// The network's forward pass lowered into a training graph: the op families' tensor lowerings
+// in their training form (GroupNorm's differs, see ops/norm/tensor.ts), with graph inputs bound
+// by the caller (the loss binds preconditioned values), and dropout as a product with a mask the
+// caller supplies as a graph input (drawn in JS by the tfjs trainer's own seeded generator, so
+// both engines drop the same units).
 
 import type { Graph, NodeOf } from "../ir/types.ts";
+import { lowerToTensors } from "../ops/tensor.ts";
 import type { LowerContext, Val } from "../tensor/lower-context.ts";
-import { lowerToTensors } from "../tensor/lower-model.ts";
-import { groupNormForTraining } from "./lowerings.ts";
 
 /** The graph input holding the scaled keep-mask (0 or 1/(1 − rate)) of a dropout node, channels-last. */
 export type DropoutMask = (node: NodeOf<"dropout">) => string;
@@ -38,8 +37,7 @@ export function lowerForward(
       values[node.id] = { name: ctx.b.op("Mul", [x.name, m], node.name), layout: x.layout };
       continue;
     }
-    values[node.id] =
-      node.op === "group-norm" ? groupNormForTraining(node, ins, ctx) : lowerToTensors(node, ins, ctx);
+    values[node.id] = lowerToTensors(node, ins, ctx, "training");
   }
   const out = values[graph.outputs.out ?? -1];
   if (!out) throw new Error(`${graph.name} has no lowered output`);

@@ -1,12 +1,14 @@
 // A lowering context whose parameters are graph inputs instead of initializers: the training
 // graph takes the weights as state and returns updated ones. Each parameter input is stored in
-// the layout its first use asks for (OIHW for a Conv kernel, IOHW for a ConvTranspose one), so
+// the layout its first use asks for, which is the ONNX form of its layout kind (PARAM_LAYOUTS:
+// OIHW for a Conv kernel, IOHW for a ConvTranspose one), so
 // the step transposes no weight and no weight gradient (onnxruntime's transposes of 3×3 kernels
 // took 7 % of a diffit-cifar10 step). Other forms become ops on the input, and the reverse pass
 // differentiates through them.
 
+import { FORM_PERMS, formDims, type WeightForm } from "../ops/param-layout.ts";
 import type { TensorGraph } from "../tensor/graph.ts";
-import { FORM_PERMS, formDims, LowerContext, type WeightForm } from "../tensor/lower-context.ts";
+import { LowerContext } from "../tensor/lower-context.ts";
 
 /** The graph input holding a parameter's current value. */
 export const paramInput = (name: string) => `w:${name}`;

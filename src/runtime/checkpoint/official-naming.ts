@@ -7,13 +7,18 @@
 // loading into a model that silently computes something else.
 
 import type { Graph, Node, ParamDef } from "../../compiler/ir/types.ts";
-import { relativePositionIndex } from "../../compiler/ops/attention.ts";
+import { relativePositionIndex } from "../../compiler/ops/attention/def.ts";
+import { paramLayout } from "../../compiler/ops/index.ts";
+import { inversePerm, layoutRule, permute } from "../../compiler/ops/param-layout.ts";
 import { InputError, UsageError } from "../../errors.ts";
 import { initialValues } from "../init.ts";
 import type { DType, StoredTensor } from "./safetensors.ts";
 
-/** How a project parameter is stored in the official state_dict. */
-type Layout = "linear" | "conv" | "batched" | "same";
+/**
+ * How a project parameter is stored in the official state_dict, from its layout kind
+ * (PARAM_LAYOUTS): permuted to PyTorch's axis order, or with DiT's leading batch axis.
+ */
+type Layout = { kind: "permuted"; perm: readonly number[] } | { kind: "batched" } | { kind: "same" };
 
 interface OfficialParam {
   param: ParamDef;
@@ -58,26 +63,21 @@ export class OfficialCheckpointError extends InputError {
 
 const tuple = (shape: readonly number[]) => `(${shape.join(", ")}${shape.length === 1 ? "," : ""})`;
 
-function roleOf(node: Node | undefined, name: string): string {
-  for (const [role, full] of Object.entries(node?.params ?? {})) if (full === name) return role;
-  return "";
+function roleOf(node: Node, name: string): string {
+  for (const [role, full] of Object.entries(node.params)) if (full === name) return role;
+  throw new Error(`${node.name} does not own ${name}`);
 }
 
 function layoutOf(node: Node | undefined, p: ParamDef): Layout {
-  const role = roleOf(node, p.name);
-  const weight = role === "weight" || role.endsWith(".weight");
-  if (node?.op === "conv2d" && role === "weight") return "conv";
-  if ((node?.op === "linear" || node?.op === "window-attention") && weight && p.shape.length === 2)
-    return "linear";
-  if (node?.op === "add-position") return "batched";
-  return "same";
+  if (!node) throw new Error(`no node owns ${p.name}`);
+  const rule = layoutRule(paramLayout(node, roleOf(node, p.name)));
+  if (rule.torch) return { kind: "permuted", perm: rule.torch };
+  return rule.officialBatchAxis ? { kind: "batched" } : { kind: "same" };
 }
 
 function officialShape(shape: readonly number[], layout: Layout): number[] {
-  const [a = 0, b = 0, c = 0, d = 0] = shape;
-  if (layout === "linear") return [b, a];
-  if (layout === "conv") return [d, c, a, b];
-  if (layout === "batched") return [1, ...shape];
+  if (layout.kind === "permuted") return layout.perm.map((i) => shape[i] ?? 0);
+  if (layout.kind === "batched") return [1, ...shape];
   return [...shape];
 }
 
@@ -159,46 +159,14 @@ function integers(t: StoredTensor): Float64Array {
 /** Largest rounding error a stored float type introduces on the sin-cos table's values (|v| ≤ 1). */
 const TABLE_TOLERANCE: Partial<Record<DType, number>> = { F32: 1e-5, F16: 1e-3, BF16: 8e-3 };
 
-function transpose(v: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(v.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = v[r * cols + c] ?? 0;
-  return out;
-}
-
-/** OIHW → [kh, kw, in, out]. */
-function oihwToHwio(v: Float32Array, [o, i, h, w]: number[]): Float32Array {
-  const out = new Float32Array(v.length);
-  for (let a = 0; a < (o ?? 0); a++)
-    for (let b = 0; b < (i ?? 0); b++)
-      for (let y = 0; y < (h ?? 0); y++)
-        for (let x = 0; x < (w ?? 0); x++)
-          out[((y * (w ?? 0) + x) * (i ?? 0) + b) * (o ?? 0) + a] =
-            v[((a * (i ?? 0) + b) * (h ?? 0) + y) * (w ?? 0) + x] ?? 0;
-  return out;
-}
-
-/** [kh, kw, in, out] → OIHW. */
-function hwioToOihw(v: Float32Array, [h, w, i, o]: readonly number[]): Float32Array {
-  const out = new Float32Array(v.length);
-  for (let y = 0; y < (h ?? 0); y++)
-    for (let x = 0; x < (w ?? 0); x++)
-      for (let b = 0; b < (i ?? 0); b++)
-        for (let a = 0; a < (o ?? 0); a++)
-          out[((a * (i ?? 0) + b) * (h ?? 0) + y) * (w ?? 0) + x] =
-            v[((y * (w ?? 0) + x) * (i ?? 0) + b) * (o ?? 0) + a] ?? 0;
-  return out;
-}
-
 function toProject(values: Float32Array, op: OfficialParam): Float32Array {
-  if (op.layout === "linear") return transpose(values, op.officialShape[0] ?? 0, op.officialShape[1] ?? 0);
-  if (op.layout === "conv") return oihwToHwio(values, op.officialShape);
-  return values;
+  return op.layout.kind === "permuted"
+    ? permute(values, op.officialShape, inversePerm(op.layout.perm))
+    : values;
 }
 
 function toOfficialLayout(values: Float32Array, op: OfficialParam): Float32Array {
-  if (op.layout === "linear") return transpose(values, op.param.shape[0] ?? 0, op.param.shape[1] ?? 0);
-  if (op.layout === "conv") return hwioToOihw(values, op.param.shape);
-  return values;
+  return op.layout.kind === "permuted" ? permute(values, op.param.shape, op.layout.perm) : values;
 }
 
 // ---- hints ----

@@ -2,8 +2,8 @@
 // graph's nodes in order through the lowering table. The architecture comes only from the IR.
 import * as tf from "@tensorflow/tfjs";
 import type { Graph, ParamDef } from "../../compiler/ir/types.ts";
+import { type LowerContext, lowerNode } from "../../compiler/ops/tfjs.ts";
 import { initialValues } from "../init.ts";
-import { type LowerContext, lowerNode } from "./lower.ts";
 
 export interface ModelInputs {
   /** Data, channels-last [N, H, W, C]. */

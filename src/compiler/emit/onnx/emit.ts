@@ -13,10 +13,10 @@ import {
 } from "../../formulas/edm.ts";
 import { graphOps } from "../../formulas/scalar-ops.ts";
 import type { Graph } from "../../ir/types.ts";
+import { lowerToTensors } from "../../ops/tensor.ts";
 import type { DiffusionConfig } from "../../schema/sections.ts";
 import { type Initializer, TensorGraph } from "../../tensor/graph.ts";
 import { LowerContext, type LowerOptions, type Val, type WeightSource } from "../../tensor/lower-context.ts";
-import { lowerToTensors } from "../../tensor/lower-model.ts";
 import {
   DataType,
   irVersionFor,

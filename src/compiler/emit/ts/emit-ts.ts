@@ -2,9 +2,10 @@
 // the resolved config, the parameter names and shapes, input/output types and a `forward` unrolled
 // node by node over the runtime primitives (src/runtime/tfjs/primitives.ts). Output is a pure
 // function of the spec: no timestamps, no absolute paths, so committed files can be diffed.
-import { Project, VariableDeclarationKind, type WriterFunction } from "ts-morph";
+import { Project, type SourceFile, VariableDeclarationKind, type WriterFunction } from "ts-morph";
 import { buildGraph } from "../../ir/build.ts";
-import type { Graph, Node, OpKind } from "../../ir/types.ts";
+import type { Graph, Node } from "../../ir/types.ts";
+import { PRIMITIVES, type PrimitiveFunction, type PrimitiveOp } from "../../ops/primitive-names.ts";
 import type { ResolvedSpec } from "../../resolve-defaults.ts";
 import { specSlug } from "../../spec-slug.ts";
 
@@ -30,32 +31,9 @@ export interface EmittedModule {
 }
 
 /** The function of src/runtime/tfjs/primitives.ts that runs each op (generated code calls `op.<name>`). */
-export const PRIMITIVE_NAMES = {
-  conv2d: "conv2d",
-  "conv-transpose2d": "convTranspose2d",
-  "avg-pool": "avgPool",
-  resize: "resize",
-  "group-norm": "groupNorm",
-  "layer-norm": "layerNorm",
-  linear: "linear",
-  "gelu-tanh": "geluTanh",
-  silu: "silu",
-  add: "add",
-  mul: "mul",
-  modulate: "modulate",
-  dropout: "dropout",
-  concat: "concat",
-  reshape: "reshape",
-  slice: "slice",
-  unpatchify: "unpatchify",
-  "add-position": "addPosition",
-  "timestep-embedding": "timestepEmbedding",
-  "label-embedding": "labelEmbedding",
-  "window-attention": "windowAttention",
-} as const satisfies Record<Exclude<OpKind, "input">, string>;
-
-/** Ops whose primitive takes only its inputs (no attributes, no parameters). */
-const PLAIN_OPS: ReadonlySet<OpKind> = new Set(["gelu-tanh", "silu", "add", "mul", "modulate"]);
+export const PRIMITIVE_NAMES = Object.fromEntries(
+  Object.entries(PRIMITIVES).map(([op, p]) => [op, p.name]),
+) as { readonly [K in PrimitiveOp]: PrimitiveFunction<K> };
 
 export const DEFAULT_RUNTIME_MODULE = "../src/runtime/tfjs/primitives.ts";
 export const INDEX_FILE = "index.ts";
@@ -143,8 +121,10 @@ function forwardBody(g: Graph, ids: string[]): WriterFunction {
         roles.length === 0
           ? ""
           : `, { ${roles.map(([r, p]) => `${IDENT.test(r) ? r : JSON.stringify(r)}: params(${JSON.stringify(p)})`).join(", ")} }`;
-      const fn = PRIMITIVE_NAMES[n.op];
-      const call = PLAIN_OPS.has(n.op) ? `op.${fn}(${ins})` : `op.${fn}(${inline(n.attrs)}, ${ins}${params})`;
+      const prim: { name: string; plain?: true } = PRIMITIVES[n.op];
+      const call = prim.plain
+        ? `op.${prim.name}(${ins})`
+        : `op.${prim.name}(${inline(n.attrs)}, ${ins}${params})`;
       w.writeLine(`const ${id} = ${call}; ${shapeComment(n)}`);
     }
     const out = g.outputs.out;
@@ -160,6 +140,65 @@ function inputType(g: Graph, role: "x" | "t" | "y"): string {
   return `tf.Tensor${rank}D`;
 }
 
+/** ParamName, paramShapes and Params: the parameters a generated forward reads. */
+function declareParams(sf: SourceFile, g: Graph): void {
+  const names = g.params.map((p) => p.name);
+  sf.addTypeAlias({
+    isExported: true,
+    name: "ParamName",
+    docs: [`The ${names.length} parameter tensors, by hierarchical name.`],
+    type: names.length === 0 ? "never" : names.map((n) => `\n  | ${JSON.stringify(n)}`).join(""),
+  });
+  sf.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ["Shape of every parameter (linear [in, out], conv [kh, kw, in, out])."],
+    declarations: [
+      {
+        name: "paramShapes",
+        type: "Record<ParamName, readonly number[]>",
+        initializer: literal(Object.fromEntries(g.params.map((p) => [p.name, p.shape]))),
+      },
+    ],
+  });
+  sf.addTypeAlias({
+    isExported: true,
+    name: "Params",
+    docs: ["Looks up a parameter tensor by name (e.g. from a TfjsModel's variables or a checkpoint)."],
+    type: "(name: ParamName) => tf.Tensor",
+  });
+}
+
+/** Inputs and Output: the network's tensors, channels-last. */
+function declareInputsAndOutput(sf: SourceFile, g: Graph): void {
+  const xShape = g.nodes[g.inputs.x ?? -1]?.out.shape ?? [];
+  sf.addInterface({
+    isExported: true,
+    name: "Inputs",
+    docs: ["The network's inputs, channels-last."],
+    properties: [
+      { name: "x", type: inputType(g, "x"), docs: [`Data [${xShape.join(", ")}].`] },
+      { name: "t", type: inputType(g, "t"), docs: ["Noise conditioning [N] (float32)."] },
+      ...(g.inputs.y !== undefined
+        ? [
+            {
+              name: "y",
+              type: inputType(g, "y"),
+              docs: ["Class labels [N] (int32; the null class is `classes`)."],
+            },
+          ]
+        : []),
+    ],
+  });
+  const outShape = g.nodes[g.outputs.out ?? -1]?.out.shape ?? [];
+  sf.addTypeAlias({
+    isExported: true,
+    name: "Output",
+    docs: [`The network output [${outShape.join(", ")}].`],
+    type: "tf.Tensor4D",
+  });
+}
+
 /** The module of one resolved spec. */
 export function emitModule(entry: EmitEntry, options: EmitOptions = {}): EmittedModule {
   const g = options.graph ?? buildGraph(entry.spec);
@@ -167,7 +206,6 @@ export function emitModule(entry: EmitEntry, options: EmitOptions = {}): Emitted
   const project = new Project({ useInMemoryFileSystem: true });
   const fileName = moduleFileName(entry.name);
   const sf = project.createSourceFile(`/out/${fileName}`, "");
-  const conditional = g.inputs.y !== undefined;
 
   sf.addImportDeclaration({ isTypeOnly: true, namespaceImport: "tf", moduleSpecifier: "@tensorflow/tfjs" });
   sf.addImportDeclaration({
@@ -194,58 +232,8 @@ export function emitModule(entry: EmitEntry, options: EmitOptions = {}): Emitted
     declarations: [{ name: "config", initializer: `${literal(entry.spec)} as const` }],
   });
 
-  const names = g.params.map((p) => p.name);
-  sf.addTypeAlias({
-    isExported: true,
-    name: "ParamName",
-    docs: [`The ${names.length} parameter tensors, by hierarchical name.`],
-    type: names.length === 0 ? "never" : names.map((n) => `\n  | ${JSON.stringify(n)}`).join(""),
-  });
-  sf.addVariableStatement({
-    isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
-    docs: ["Shape of every parameter (linear [in, out], conv [kh, kw, in, out])."],
-    declarations: [
-      {
-        name: "paramShapes",
-        type: "Record<ParamName, readonly number[]>",
-        initializer: literal(Object.fromEntries(g.params.map((p) => [p.name, p.shape]))),
-      },
-    ],
-  });
-  sf.addTypeAlias({
-    isExported: true,
-    name: "Params",
-    docs: ["Looks up a parameter tensor by name (e.g. from a TfjsModel's variables or a checkpoint)."],
-    type: "(name: ParamName) => tf.Tensor",
-  });
-
-  const xShape = g.nodes[g.inputs.x ?? -1]?.out.shape ?? [];
-  sf.addInterface({
-    isExported: true,
-    name: "Inputs",
-    docs: ["The network's inputs, channels-last."],
-    properties: [
-      { name: "x", type: inputType(g, "x"), docs: [`Data [${xShape.join(", ")}].`] },
-      { name: "t", type: inputType(g, "t"), docs: ["Noise conditioning [N] (float32)."] },
-      ...(conditional
-        ? [
-            {
-              name: "y",
-              type: inputType(g, "y"),
-              docs: ["Class labels [N] (int32; the null class is `classes`)."],
-            },
-          ]
-        : []),
-    ],
-  });
-  const outShape = g.nodes[g.outputs.out ?? -1]?.out.shape ?? [];
-  sf.addTypeAlias({
-    isExported: true,
-    name: "Output",
-    docs: [`The network output [${outShape.join(", ")}].`],
-    type: "tf.Tensor4D",
-  });
+  declareParams(sf, g);
+  declareInputsAndOutput(sf, g);
 
   sf.addFunction({
     isExported: true,

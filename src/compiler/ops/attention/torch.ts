@@ -1,16 +1,11 @@
-"""TMSA in PyTorch for the bench's reference model (bench/torch/emit.ts), as Swin-style PyTorch
-code writes it; the same equations as the ONNX lowering (src/compiler/tensor/lower-model.ts):
+// TMSA in PyTorch, as Swin-style PyTorch code writes it: the same equations as tensor.ts and
+// tfjs.ts [P Eq 3-6], inside non-overlapping w × w windows, with PyTorch's [out, in] linear weights.
+// The module defines `window_attention` once and a relative-position index per window size.
+import type { TorchEmitter } from "../torch-emitter.ts";
+import { type AttentionOp, relativePositionIndex } from "./def.ts";
 
-    q = x_s W_qs + x_t W_qt,  k = x_s W_ks + x_t W_kt,  v = x_s W_vs + x_t W_vt   (Eq 3-5)
-    Attn = Softmax(q k^T / sqrt(d) + B) v                                        (Eq 6)
-
-inside non-overlapping w x w windows. Linear weights are PyTorch's [out, in].
-"""
-
-import torch
-import torch.nn.functional as F
-
-
+/** q = x_s W_qs + x_t W_qt (likewise k, v; Eq 3-5); Attn = Softmax(q k^T / sqrt(d) + B) v (Eq 6). */
+const WINDOW_ATTENTION_PY = `
 def window_attention(x, temb, p, *, heads, window, mode, index):
     n, h, w_, c = x.shape
     w = window
@@ -38,3 +33,21 @@ def window_attention(x, temb, p, *, heads, window, mode, index):
     out = (scores.softmax(-1) @ v).transpose(1, 2).reshape(-1, tokens, c)
     y = out.reshape(n, h // w, w_ // w, w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h, w_, c)
     return F.linear(y, p["proj.weight"], p["proj.bias"])
+`;
+
+export const ATTENTION_TORCH = {
+  "window-attention": (n, ctx) => {
+    const a = n.attrs;
+    const index = `INDEX_${a.window}`;
+    ctx.define("window_attention", WINDOW_ATTENTION_PY);
+    ctx.define(index, `${index} = torch.tensor([${Array.from(relativePositionIndex(a.window)).join(", ")}])`);
+    const temb = n.inputs[1] === undefined ? "None" : ctx.input(1).name;
+    const params = `{${Object.keys(n.params)
+      .map((r) => `${JSON.stringify(r)}: ${ctx.param(r)}`)
+      .join(", ")}}`;
+    ctx.line(
+      `${ctx.out} = window_attention(${ctx.as(0, "NHWC")}, ${temb}, ${params}, heads=${a.heads}, window=${a.window}, mode=${JSON.stringify(a.mode)}, index=${index})`,
+    );
+    return "NHWC";
+  },
+} satisfies { [K in AttentionOp]: TorchEmitter<K> };

@@ -1,23 +1,38 @@
 // TMSA, the time-dependent multi-head self-attention of DiffiT [P §3.2 Eq 3-6], as one IR op.
-// Its parameters and costs are declared here; the runtime lowerings implement:
+// Its attributes, parameters and costs are declared here; the family's lowerings (tensor.ts,
+// tfjs.ts, torch.ts) implement:
 //   q = x_s·W_qs + x_t·W_qt,  k = x_s·W_ks + x_t·W_kt,  v = x_s·W_vs + x_t·W_vt        (Eq 3-5)
 //   Attn = Softmax(q·kᵀ/√d + B)·v                                                    (Eq 6)
 // inside non-overlapping w×w windows, with B from a Swin-style relative position table.
 // The spatial and temporal projections are fused as [OFF] does: qkv (C→3C) and qkv_temb (T→3C),
 // each output split as (3, heads, C/heads). The ablation modes of Table 6 change only where
 // the time token enters.
-import type { OpAttrs } from "../ir/types.ts";
-import type { OpDef, ParamSpec } from "./op-def.ts";
-import { expectRank, lastDim } from "./op-def.ts";
+import type { AttentionMode } from "../../ir/types.ts";
+import type { OpDef, ParamSpec, PrimitiveName } from "../op-def.ts";
+import { expectRank, lastDim, zerosVector } from "../op-def.ts";
+
+export interface AttentionAttrs {
+  /** TMSA: windowed multi-head self-attention whose q, k, v depend on the time token [P Eq 3-6]. */
+  "window-attention": {
+    width: number;
+    heads: number;
+    window: number;
+    mode: AttentionMode;
+    timeWidth: number;
+    relativePositionBias: boolean;
+    qkvBias: boolean;
+  };
+}
+
+export type AttentionOp = keyof AttentionAttrs;
 
 /** Entries of the relative position table: (2w−1)² offsets. */
 export const biasTableRows = (window: number) => (2 * window - 1) ** 2;
 
 /** Modes whose attention reads the time token. */
-export const usesTimeToken = (mode: OpAttrs["window-attention"]["mode"]) =>
-  mode === "tmsa" || mode === "time-in-bias";
+export const usesTimeToken = (mode: AttentionMode) => mode === "tmsa" || mode === "time-in-bias";
 
-export const windowAttention: OpDef<"window-attention"> = {
+const windowAttention: OpDef<"window-attention"> = {
   infer(a, [x, t]) {
     const bad = expectRank(x, 4, "window-attention input");
     if (bad || !x) return bad ?? "missing input";
@@ -35,32 +50,23 @@ export const windowAttention: OpDef<"window-attention"> = {
   },
   params(a) {
     const c = a.width;
-    const bias = (role: string, n: number): ParamSpec[] =>
-      a.qkvBias ? [{ role, shape: [n], init: { kind: "zeros" } }] : [];
+    const dense = (role: string, fanIn: number, fanOut: number): ParamSpec => ({
+      role,
+      shape: [fanIn, fanOut],
+      init: { kind: "xavier-uniform", fanIn, fanOut },
+      layout: "linear",
+    });
+    const bias = (role: string, n: number): ParamSpec[] => (a.qkvBias ? [zerosVector(role, n)] : []);
     const rows = biasTableRows(a.window);
-    const out: ParamSpec[] = [
-      { role: "qkv.weight", shape: [c, 3 * c], init: { kind: "xavier-uniform", fanIn: c, fanOut: 3 * c } },
-      ...bias("qkv.bias", 3 * c),
-    ];
+    const out: ParamSpec[] = [dense("qkv.weight", c, 3 * c), ...bias("qkv.bias", 3 * c)];
     if (a.mode === "tmsa") {
-      out.push(
-        {
-          role: "qkv_temb.weight",
-          shape: [a.timeWidth, 3 * c],
-          init: { kind: "xavier-uniform", fanIn: a.timeWidth, fanOut: 3 * c },
-        },
-        ...bias("qkv_temb.bias", 3 * c),
-      );
+      out.push(dense("qkv_temb.weight", a.timeWidth, 3 * c), ...bias("qkv_temb.bias", 3 * c));
     }
     if (a.mode === "time-in-bias") {
       // Table 6 F: the time token yields a per-sample correction of the whole bias table.
       out.push(
-        {
-          role: "temb_bias.weight",
-          shape: [a.timeWidth, rows * a.heads],
-          init: { kind: "xavier-uniform", fanIn: a.timeWidth, fanOut: rows * a.heads },
-        },
-        { role: "temb_bias.bias", shape: [rows * a.heads], init: { kind: "zeros" } },
+        dense("temb_bias.weight", a.timeWidth, rows * a.heads),
+        zerosVector("temb_bias.bias", rows * a.heads),
       );
     }
     if (a.relativePositionBias) {
@@ -68,12 +74,10 @@ export const windowAttention: OpDef<"window-attention"> = {
         role: "relative_position_bias_table",
         shape: [rows, a.heads],
         init: { kind: "trunc-normal", std: 0.02 },
+        layout: "table",
       });
     }
-    out.push(
-      { role: "proj.weight", shape: [c, c], init: { kind: "xavier-uniform", fanIn: c, fanOut: c } },
-      { role: "proj.bias", shape: [c], init: { kind: "zeros" } },
-    );
+    out.push(dense("proj.weight", c, c), zerosVector("proj.bias", c));
     return out;
   },
   macs(a, [x]) {
@@ -89,6 +93,15 @@ export const windowAttention: OpDef<"window-attention"> = {
     return { linear: tokens * 4 * c * c + temporal, attention: 2 * tokens * a.window * a.window * c };
   },
 };
+
+export const ATTENTION_DEFS = {
+  "window-attention": windowAttention,
+} satisfies { [K in AttentionOp]: OpDef<K> };
+
+export const ATTENTION_PRIMITIVES = {
+  /** TMSA: inputs [tokens, time token]. */
+  "window-attention": { name: "windowAttention" },
+} as const satisfies { [K in AttentionOp]: PrimitiveName };
 
 /**
  * Swin relative-position index for a w×w window with row-major token order:

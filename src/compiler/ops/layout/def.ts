@@ -1,11 +1,21 @@
-// Ops that move data without arithmetic: concat, reshape, slice, unpatchify, position tables.
-import type { Dim } from "../ir/types.ts";
-import type { OpDef } from "./op-def.ts";
-import { expectRank, f32, noMacs, noParams, perSample } from "./op-def.ts";
+// Ops that move data without arithmetic: concat, reshape, slice and unpatchify.
+import type { Dim, Shape } from "../../ir/types.ts";
+import type { OpDef, PrimitiveName } from "../op-def.ts";
+import { expectRank, f32, noMacs, noParams, perSample } from "../op-def.ts";
+
+export interface LayoutAttrs {
+  concat: { axis: number };
+  reshape: { shape: Shape };
+  slice: { axis: number; start: number; size: number };
+  /** [N, h, w, p·p·C] → [N, h·p, w·p, C]; each token's last axis is ordered (row, column, channel) [OFF]. */
+  unpatchify: { patch: number; channels: number };
+}
+
+export type LayoutOp = keyof LayoutAttrs;
 
 const normAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 
-export const concat: OpDef<"concat"> = {
+const concat: OpDef<"concat"> = {
   infer(a, ins) {
     const [first] = ins;
     if (!first) return "concat needs inputs";
@@ -26,7 +36,7 @@ export const concat: OpDef<"concat"> = {
   macs: noMacs,
 };
 
-export const reshape: OpDef<"reshape"> = {
+const reshape: OpDef<"reshape"> = {
   infer(a, [x]) {
     if (!x) return "missing input";
     const batched = (s: readonly Dim[]) => s.includes("N");
@@ -39,7 +49,7 @@ export const reshape: OpDef<"reshape"> = {
   macs: noMacs,
 };
 
-export const slice: OpDef<"slice"> = {
+const slice: OpDef<"slice"> = {
   infer(a, [x]) {
     if (!x) return "missing input";
     const axis = normAxis(a.axis, x.shape.length);
@@ -52,7 +62,7 @@ export const slice: OpDef<"slice"> = {
   macs: noMacs,
 };
 
-export const unpatchify: OpDef<"unpatchify"> = {
+const unpatchify: OpDef<"unpatchify"> = {
   infer(a, [x]) {
     const bad = expectRank(x, 4, "unpatchify input");
     if (bad || !x) return bad ?? "missing input";
@@ -65,22 +75,11 @@ export const unpatchify: OpDef<"unpatchify"> = {
   macs: noMacs,
 };
 
-export const addPosition: OpDef<"add-position"> = {
-  infer(a, [x]) {
-    const bad = expectRank(x, 4, "add-position input");
-    if (bad || !x) return bad ?? "missing input";
-    const [, h, w, c] = x.shape;
-    if (h !== a.grid || w !== a.grid || c !== a.width)
-      return `expected a ${a.grid}×${a.grid}×${a.width} token grid`;
-    return x;
-  },
-  params: (a) => [
-    {
-      role: "",
-      shape: [a.grid * a.grid, a.width],
-      init: a.learned ? { kind: "normal", std: 0.02 } : { kind: "sincos-2d", grid: a.grid },
-      trainable: a.learned,
-    },
-  ],
-  macs: noMacs,
-};
+export const LAYOUT_DEFS = { concat, reshape, slice, unpatchify } satisfies { [K in LayoutOp]: OpDef<K> };
+
+export const LAYOUT_PRIMITIVES = {
+  concat: { name: "concat" },
+  reshape: { name: "reshape" },
+  slice: { name: "slice" },
+  unpatchify: { name: "unpatchify" },
+} as const satisfies { [K in LayoutOp]: PrimitiveName };

@@ -1,11 +1,36 @@
-// Convolutions and resolution changes on channels-last [N, H, W, C] grids.
-import type { OpDef } from "./op-def.ts";
-import { expectRank, f32, lastDim, noMacs, noParams, weightInit } from "./op-def.ts";
+// Convolutions on channels-last [N, H, W, C] grids. Kernels are [kh, kw, in, out] in the IR, also
+// for transposed convolutions (layout kinds "conv" and "conv-transpose" say how others order them).
+import type { WeightInit } from "../../ir/types.ts";
+import type { OpDef, PrimitiveName } from "../op-def.ts";
+import { expectRank, f32, weightInit, zerosVector } from "../op-def.ts";
+
+export interface ConvAttrs {
+  conv2d: {
+    kernel: number;
+    stride: number;
+    padding: number;
+    inChannels: number;
+    outChannels: number;
+    bias: boolean;
+    init: WeightInit;
+  };
+  "conv-transpose2d": {
+    kernel: number;
+    stride: number;
+    padding: number;
+    outputPadding: number;
+    inChannels: number;
+    outChannels: number;
+    init: WeightInit;
+  };
+}
+
+export type ConvOp = keyof ConvAttrs;
 
 const spatial = (n: number, kernel: number, stride: number, padding: number) =>
   Math.floor((n + 2 * padding - kernel) / stride) + 1;
 
-export const conv2d: OpDef<"conv2d"> = {
+const conv2d: OpDef<"conv2d"> = {
   infer(a, [x]) {
     const bad = expectRank(x, 4, "conv2d input");
     if (bad || !x) return bad ?? "missing input";
@@ -22,8 +47,9 @@ export const conv2d: OpDef<"conv2d"> = {
       role: "weight",
       shape: [a.kernel, a.kernel, a.inChannels, a.outChannels],
       init: weightInit(a.init, a.kernel * a.kernel * a.inChannels, a.kernel * a.kernel * a.outChannels),
+      layout: "conv",
     },
-    ...(a.bias ? [{ role: "bias", shape: [a.outChannels], init: { kind: "zeros" as const } }] : []),
+    ...(a.bias ? [zerosVector("bias", a.outChannels)] : []),
   ],
   macs: (a, _in, out) => ({
     linear: Number(out.shape[1]) * Number(out.shape[2]) * a.kernel * a.kernel * a.inChannels * a.outChannels,
@@ -31,7 +57,7 @@ export const conv2d: OpDef<"conv2d"> = {
   }),
 };
 
-export const convTranspose2d: OpDef<"conv-transpose2d"> = {
+const convTranspose2d: OpDef<"conv-transpose2d"> = {
   infer(a, [x]) {
     const bad = expectRank(x, 4, "conv-transpose2d input");
     if (bad || !x) return bad ?? "missing input";
@@ -46,8 +72,9 @@ export const convTranspose2d: OpDef<"conv-transpose2d"> = {
       role: "weight",
       shape: [a.kernel, a.kernel, a.inChannels, a.outChannels],
       init: weightInit(a.init, a.kernel * a.kernel * a.inChannels, a.kernel * a.kernel * a.outChannels),
+      layout: "conv-transpose",
     },
-    { role: "bias", shape: [a.outChannels], init: { kind: "zeros" } },
+    zerosVector("bias", a.outChannels),
   ],
   // Each input pixel scatters a kernel×kernel patch to every output channel.
   macs: (a, [x]) => ({
@@ -56,28 +83,12 @@ export const convTranspose2d: OpDef<"conv-transpose2d"> = {
   }),
 };
 
-export const avgPool: OpDef<"avg-pool"> = {
-  infer(a, [x]) {
-    const bad = expectRank(x, 4, "avg-pool input");
-    if (bad || !x) return bad ?? "missing input";
-    const [n, h, w] = x.shape;
-    if (typeof h !== "number" || typeof w !== "number" || h % a.size || w % a.size) {
-      return `avg-pool ${a.size} needs H and W divisible by ${a.size}, got ${h}×${w}`;
-    }
-    return f32([n ?? "N", h / a.size, w / a.size, lastDim(x) ?? 0]);
-  },
-  params: noParams,
-  macs: noMacs,
-};
+export const CONV_DEFS = {
+  conv2d,
+  "conv-transpose2d": convTranspose2d,
+} satisfies { [K in ConvOp]: OpDef<K> };
 
-export const resize: OpDef<"resize"> = {
-  infer(a, [x]) {
-    const bad = expectRank(x, 4, "resize input");
-    if (bad || !x) return bad ?? "missing input";
-    const [n, h, w, c] = x.shape;
-    if (typeof h !== "number" || typeof w !== "number") return "resize needs static H and W";
-    return f32([n ?? "N", h * a.scale, w * a.scale, c ?? 0]);
-  },
-  params: noParams,
-  macs: noMacs,
-};
+export const CONV_PRIMITIVES = {
+  conv2d: { name: "conv2d" },
+  "conv-transpose2d": { name: "convTranspose2d" },
+} as const satisfies { [K in ConvOp]: PrimitiveName };

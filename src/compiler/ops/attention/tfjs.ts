@@ -1,22 +1,35 @@
-// TMSA in tfjs: windowed multi-head self-attention whose queries, keys and values depend on the
+// TMSA on tfjs: windowed multi-head self-attention whose queries, keys and values depend on the
 // time token [P §3.2 Eq 3-6]. Shapes in comments: N batch, H×W grid, C width, w window,
 // T = w² tokens per window, B' = N·(H/w)·(W/w) windows, h heads, d = C/h.
 import * as tf from "@tensorflow/tfjs";
-import type { OpAttrs } from "../../compiler/ir/types.ts";
-import { biasTableRows, relativePositionIndex } from "../../compiler/ops/attention.ts";
-import { windowPartition, windowReverse } from "./windows.ts";
+import type { OpAttrs } from "../../ir/types.ts";
+import { dense } from "../linear/tfjs.ts";
+import { type Params, type TfjsLowering, x4 } from "../tfjs-lowering.ts";
+import { type AttentionOp, biasTableRows, relativePositionIndex } from "./def.ts";
 
-export type Params = (role: string) => tf.Tensor;
+// Non-overlapping window partition and its inverse for channels-last grids [P §3.2 "Local
+// Attention"]: no shift, windows in row-major order, tokens row-major inside each window.
+// Transposes stay at rank 6 on one axis pair (rank-5 transposes are ~25× slower on wasm).
 
-/** x·W + b over the last axis, with W as [in, out]. */
-export function dense(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  const inF = weight.shape[0] ?? 0;
-  const outF = weight.shape[1] ?? 0;
-  const y = tf.reshape(tf.matMul(tf.reshape(x, [-1, inF]), weight as tf.Tensor2D), [
-    ...x.shape.slice(0, -1),
-    outF,
-  ]);
-  return bias ? tf.add(y, bias) : y;
+/** [N, H, W, C] → [N·(H/w)·(W/w), w·w, C]. */
+export function windowPartition(x: tf.Tensor4D, w: number): tf.Tensor3D {
+  const [n, h, wd, c] = x.shape;
+  const nh = h / w;
+  const nw = wd / w;
+  if (nh === 1 && nw === 1) return tf.reshape(x, [n, w * w, c]);
+  const grid = tf.reshape(x, [n, nh, w, nw, w, c]);
+  return tf.reshape(tf.transpose(grid, [0, 1, 3, 2, 4, 5]), [n * nh * nw, w * w, c]);
+}
+
+/** [N·(H/w)·(W/w), w·w, C] → [N, H, W, C]. */
+export function windowReverse(windows: tf.Tensor3D, w: number, h: number, wd: number): tf.Tensor4D {
+  const c = windows.shape[2];
+  const nh = h / w;
+  const nw = wd / w;
+  const n = windows.shape[0] / (nh * nw);
+  if (nh === 1 && nw === 1) return tf.reshape(windows, [n, h, wd, c]);
+  const grid = tf.reshape(windows, [n, nh, nw, w, w, c]);
+  return tf.reshape(tf.transpose(grid, [0, 1, 3, 2, 4, 5]), [n, h, wd, c]);
 }
 
 const indexCache = new Map<number, tf.Tensor1D>();
@@ -134,3 +147,7 @@ export function windowAttention(
   const grid = windowReverse(merged, w, h, wd); // [N, H, W, C]
   return dense(grid, p("proj.weight"), p("proj.bias")) as tf.Tensor4D;
 }
+
+export const ATTENTION_TFJS = {
+  "window-attention": (a, ins, p) => windowAttention(a, x4(ins), ins[1], p),
+} satisfies { [K in AttentionOp]: TfjsLowering<K> };
