@@ -4,6 +4,7 @@
 // (sigma) and a DDPM network (t), whole and split into batches; and each way a call fails (no
 // server, a refusal with a v2 error body, an unknown model, a wrong output shape, a model that is
 // no denoiser, wrong arguments) is an error that says what happened and what to do.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -191,5 +192,22 @@ describe("a diffit model served over KServe v2", () => {
       /is class-conditional: give 1 labels/,
     );
     expect(s.batches.length).toBe(before);
+  });
+
+  it("the adapter is Node-free: its modules import only each other and errors.ts (which imports nothing)", () => {
+    const allowed = ["./kserve-client.ts", "../../errors.ts"];
+    for (const file of [
+      "src/runtime/deploy/kserve-denoiser.ts",
+      "src/runtime/deploy/kserve-client.ts",
+      "src/errors.ts",
+    ]) {
+      const imports = [...readFileSync(file, "utf8").matchAll(/^import[^;]*?from\s+"([^"]+)"/gms)].map(
+        (m) => m[1],
+      );
+      expect(
+        imports.filter((i) => !allowed.includes(i ?? "")),
+        file,
+      ).toEqual([]);
+    }
   });
 });

@@ -105,38 +105,23 @@ describe("diffit export --triton", () => {
     });
   }, 60_000);
 
-  it("a DDPM latent model: the raw network (input t) by default, with the serving flags as given", async () => {
+  it("a DDPM latent model: the raw network (input t) by default, with the serving flags and --fp16 as given", async () => {
     const dir = scratchDir("triton");
     const spec = join(dir, "latent.json");
     writeFileSync(spec, JSON.stringify(smallLatent("adaln")));
     const repo = join(dir, "models");
-    const r = await run(
-      ...[
-        "export",
-        "--triton",
-        repo,
-        spec,
-        "--random-weights",
-        "--name",
-        "latent_v2",
-        "--max-batch-size",
-        "16",
-      ],
-      ...[
-        "--preferred-batch-size",
-        "8,4,8",
-        "--max-queue-delay-us",
-        "0",
-        "--instance-kind",
-        "gpu",
-        "--instances",
-        "2",
-      ],
-    );
+    const flags =
+      "--fp16 --name latent_v2 --max-batch-size 16 --preferred-batch-size 8,4,8 --max-queue-delay-us 0 --instance-kind gpu --instances 2";
+    const r = await run("export", "--triton", repo, spec, "--random-weights", ...flags.split(" "));
     expect(r.code, r.err).toBe(0);
     const { c, file } = checkModel(repo, "latent_v2");
-    expect(file.metadata["diffit.denoiser"]).toBe("raw");
-    expect(c.inputs.map((t) => t.name)).toEqual(["x", "t", "y"]);
+    expect(file.metadata).toMatchObject({ "diffit.denoiser": "raw", "diffit.weights": "float16" });
+    // float16 weights, float32 inputs and outputs
+    expect(c.inputs.map((t) => [t.name, t.dataType])).toEqual([
+      ["x", "TYPE_FP32"],
+      ["t", "TYPE_FP32"],
+      ["y", "TYPE_INT64"],
+    ]);
     expect(c.outputs[0]?.dims).toEqual([8, 8, 8]); // learned variance: 2 × 4 channels
     expect(c).toMatchObject({
       maxBatchSize: 16,

@@ -16,7 +16,7 @@ import { writeFileAtomic } from "../checkpoint/safetensors.ts";
 import { type ExportOptions, exportOnnx } from "../onnx/export-model.ts";
 import { readOnnxFile } from "../onnx/model-file.ts";
 import { lockOutputFolder } from "../output-lock.ts";
-import { writingTo } from "../write-error.ts";
+import { writeError } from "../write-error.ts";
 import {
   formatTritonConfig,
   type TritonModelConfig,
@@ -64,6 +64,15 @@ export interface TritonExportResult {
 
 const STAGING = ".diffit-staging-";
 
+/** Runs `write`, a failed file system call in it becoming a WriteError naming `path` (others pass). */
+function writing<T>(path: string, write: () => T): T {
+  try {
+    return write();
+  } catch (e) {
+    throw typeof (e as NodeJS.ErrnoException | undefined)?.code === "string" ? writeError(path, e) : e;
+  }
+}
+
 function isFolder(path: string): boolean {
   try {
     return statSync(path).isDirectory();
@@ -85,14 +94,14 @@ export function writeTritonRepository(
   const staging = join(versionDir, `${STAGING}${process.pid}`);
   const target = join(versionDir, "model.onnx");
   try {
-    writingTo(versionDir, () => {
+    writing(versionDir, () => {
       // Holding the lock, any staging folder here is a killed run's.
       for (const f of isFolder(versionDir) ? readdirSync(versionDir) : [])
         if (f.startsWith(STAGING)) rmSync(join(versionDir, f), { recursive: true, force: true });
     });
-    const written = writingTo(target, () => exportOnnx(entry, join(staging, "model.onnx"), exportOptions));
+    const written = writing(target, () => exportOnnx(entry, join(staging, "model.onnx"), exportOptions));
     const config = tritonConfig(readOnnxFile(written.path), serving);
-    writingTo(target, () => {
+    writing(target, () => {
       if (written.dataPath || isFolder(target)) rmSync(target, { recursive: true, force: true });
       // A single file replaces the old one atomically; a folder cannot, and is swapped.
       renameSync(written.dataPath ? staging : written.path, target);
