@@ -9,7 +9,12 @@ import { UsageError } from "../errors.ts";
 import { BACKENDS, describeBackend, selectBackend } from "../runtime/backend.ts";
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
 import { weightsDigest } from "../runtime/checkpoint/weights-digest.ts";
-import { exportOnnx } from "../runtime/onnx/export-model.ts";
+import {
+  defaultDenoiserForm,
+  denoiserFormProblem,
+  writeTritonRepository,
+} from "../runtime/deploy/triton-repository.ts";
+import { type ExportOptions, exportOnnx } from "../runtime/onnx/export-model.ts";
 import { specFromOnnx, verifyOnnx } from "../runtime/onnx/verify.ts";
 import {
   type CommandContext,
@@ -19,22 +24,23 @@ import {
   positiveInt,
   positiveNumber,
 } from "./context.ts";
+import { addTritonOptions, reportTriton, type TritonFlags, tritonServing } from "./export-triton.ts";
 
-interface ExportFlags {
+interface ExportFlags extends TritonFlags {
   checkpoint?: string;
   randomWeights?: boolean;
   seed: number;
-  out: string;
+  out?: string;
   opset: number;
   fp16?: boolean;
-  denoiser: string;
+  denoiser?: string;
   variant?: string;
   json?: boolean;
   typecheck: boolean;
 }
 
 export function registerExport(program: Command, { io, setExit }: CommandContext): void {
-  program
+  const exportCommand = program
     .command("export")
     .description(
       "export a spec with its weights to ONNX (standard ops; symbolic batch; external data above 1.8 GB)",
@@ -43,10 +49,13 @@ export function registerExport(program: Command, { io, setExit }: CommandContext
     .option("--checkpoint <weights>", "weights of this spec (.safetensors)")
     .option("--random-weights", "use the seeded initialisation instead of a checkpoint (sizing, tests)")
     .option("--seed <n>", "seed for --random-weights", nonNegativeInt("--seed"), 0)
-    .option("-o, --out <file>", "output file", "model.onnx")
+    .option("-o, --out <file>", "output file (default model.onnx)")
     .option("--opset <n>", `ONNX opset: ${SUPPORTED_OPSETS.join(", ")}`, positiveInt("--opset"), 17)
     .option("--fp16", "store weights as float16 (computation, LayerNorm and Softmax stay float32)")
-    .option("--denoiser <kind>", "raw: the network F; edm: the preconditioned denoiser D(x; sigma)", "raw")
+    .option(
+      "--denoiser <kind>",
+      "raw: the network F; edm: the preconditioned denoiser D(x; sigma) (default: raw; with --triton, edm where the spec has EDM preconditioning)",
+    )
     .option("--variant <name>", "the variant, for specs with variants")
     .option("--json", "print the result as JSON")
     .option("--no-typecheck", "skip the TypeScript checker on .ts specs")
@@ -54,11 +63,16 @@ export function registerExport(program: Command, { io, setExit }: CommandContext
       if (!(SUPPORTED_OPSETS as readonly number[]).includes(o.opset)) {
         throw new UsageError(`--opset must be one of ${SUPPORTED_OPSETS.join(", ")}, got ${o.opset}`);
       }
-      if (o.denoiser !== "raw" && o.denoiser !== "edm")
+      if (o.denoiser !== undefined && o.denoiser !== "raw" && o.denoiser !== "edm")
         throw new UsageError(`--denoiser must be raw or edm, got ${o.denoiser}`);
       if (!o.checkpoint && !o.randomWeights)
         throw new UsageError("give --checkpoint <weights>, or --random-weights");
+      if (o.triton && o.out) throw new UsageError("give --out <file> or --triton <repo>, not both");
       const entry = loadOne(io, file, o.typecheck, o.variant);
+      const serving = tritonServing(entry.name, o);
+      const denoiser = o.denoiser ?? (serving ? defaultDenoiserForm(entry.spec) : "raw");
+      const formProblem = denoiserFormProblem(entry.spec, denoiser);
+      if (formProblem) throw new UsageError(formProblem);
       const graph = buildGraph(entry.spec);
       const weights = o.checkpoint ? loadWeights(o.checkpoint, graph).weights : undefined;
       const t0 = performance.now();
@@ -67,10 +81,10 @@ export function registerExport(program: Command, { io, setExit }: CommandContext
         cliProgress.Presets.shades_classic,
       );
       let started = false;
-      const r = exportOnnx(entry, o.out, {
+      const options: ExportOptions = {
         opset: o.opset,
         fp16: o.fp16 ?? false,
-        denoiser: o.denoiser,
+        denoiser,
         ...(weights ? { weights } : { seed: o.seed }),
         onTensor: (done, total) => {
           if (!started && total > 200) {
@@ -79,7 +93,15 @@ export function registerExport(program: Command, { io, setExit }: CommandContext
           }
           if (started) bar.update(done);
         },
-      });
+      };
+      if (o.triton && serving) {
+        const r = writeTritonRepository(entry, o.triton, { ...options, serving, log: io.err });
+        if (started) bar.stop();
+        reportTriton(io, r, { ...o, denoiser, seconds: (performance.now() - t0) / 1000 });
+        setExit(EXIT.ok);
+        return;
+      }
+      const r = exportOnnx(entry, o.out ?? "model.onnx", options);
       if (started) bar.stop();
       const seconds = (performance.now() - t0) / 1000;
       const peakRssBytes = process.resourceUsage().maxRSS * 1024;
@@ -87,11 +109,12 @@ export function registerExport(program: Command, { io, setExit }: CommandContext
       else {
         const data = r.dataPath ? ` + ${r.dataPath} (external data)` : "";
         io.out(
-          `✓ ${entry.name} → ${r.path}${data}: ${humanCount(r.weightBytes)}B of weights, opset ${o.opset}, ${o.denoiser} network, ${seconds.toFixed(1)} s`,
+          `✓ ${entry.name} → ${r.path}${data}: ${humanCount(r.weightBytes)}B of weights, opset ${o.opset}, ${denoiser} network, ${seconds.toFixed(1)} s`,
         );
       }
       setExit(EXIT.ok);
     });
+  addTritonOptions(exportCommand);
 
   program
     .command("verify")
