@@ -89,7 +89,9 @@ export function loadLatentDataset(dir: string, spec: LatentTarget, limit?: numbe
     limit ?? Number.POSITIVE_INFINITY,
   );
   if (total === 0)
-    throw new InputError(`${dir} holds no latents: every image of its encode was skipped as unreadable`);
+    throw new InputError(
+      `${dir} holds no latents: every image of its encode was skipped as unreadable; run that diffit encode again without --skip-bad to see why`,
+    );
   if (total * c * h * w * 4 > LIMITS.latentDatasetBytes)
     throw new InputError(
       `${dir}: ${total} latents of [${c}, ${h}, ${w}] are ${formatBytes(total * c * h * w * 4)}, more than the ${formatBytes(LIMITS.latentDatasetBytes)} diffit holds in memory for training; train on a part of them (--limit), or encode fewer images`,

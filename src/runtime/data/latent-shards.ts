@@ -18,6 +18,7 @@ import {
   readSafetensorsHeader,
   SafetensorsError,
   type SafetensorsFile,
+  type StoredTensor,
 } from "../checkpoint/safetensors.ts";
 
 export const LATENT_FORMAT = "diffit-latents/1";
@@ -206,7 +207,8 @@ function parseMetadata(
  */
 export function readShardHeader(file: string): { info: LatentDatasetInfo; place: ShardPlace; count: number } {
   const header = shardError(() => readSafetensorsHeader(file, "latent shard"));
-  return { ...parseMetadata(header.metadata, file), count: header.tensors.get("labels")?.shape[0] ?? 0 };
+  const { info, place } = parseMetadata(header.metadata, file);
+  return { info, place, count: shardTensors(header.tensors, info, file).n };
 }
 
 /**
@@ -266,10 +268,14 @@ export function encodeLatentShard(
   return encodeSafetensors(file);
 }
 
-/** The shard's tensors, checked against its metadata. */
-function shardTensors(file: SafetensorsFile, info: LatentDatasetInfo, path: string) {
-  const latents = file.tensors.get("latents");
-  const labels = file.tensors.get("labels");
+/** The shard's tensors (with or without their data), checked against its metadata. */
+function shardTensors<T extends Omit<StoredTensor, "bytes">>(
+  tensors: ReadonlyMap<string, T>,
+  info: LatentDatasetInfo,
+  path: string,
+): { latents: T; labels: T; n: number } {
+  const latents = tensors.get("latents");
+  const labels = tensors.get("labels");
   const [c, h, w] = info.latentShape;
   if (!latents || !labels)
     throw new InputError(`${path}: no ${latents ? "labels" : "latents"} tensor; ${FIX}`);
@@ -300,7 +306,7 @@ export function readLatentShard(path: string): LatentShard {
   });
   const file = shardError(() => decodeSafetensors(bytes, path));
   const { info, place } = parseMetadata(file.metadata, path);
-  const t = shardTensors(file, info, path);
+  const t = shardTensors(file.tensors, info, path);
   const latents = new Float32Array(t.latents.bytes.byteLength / 4);
   new Uint8Array(latents.buffer).set(t.latents.bytes);
   const view = new DataView(t.labels.bytes.buffer, t.labels.bytes.byteOffset, t.labels.bytes.byteLength);
