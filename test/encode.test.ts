@@ -5,7 +5,7 @@
 // conventions agree; an encoder of other latents is refused naming both shapes; and a rerun
 // continues shard by shard, writing the bytes an uninterrupted run writes.
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,13 @@ import { loadLatentDataset } from "../src/runtime/data/latent-dataset.ts";
 import { readLatentShard, shardName } from "../src/runtime/data/latent-shards.ts";
 import { LOCK_FILE } from "../src/runtime/output-lock.ts";
 import { lockHolder, sandbox, startCli, waitFor } from "./helpers/cli-process.ts";
-import { diffit, patternRgba, writeImageFolder, writeLatentSpec } from "./helpers/latent-fixtures.ts";
+import {
+  diffit,
+  encodeWith,
+  patternRgba,
+  writeImageFolder,
+  writeLatentSpec,
+} from "./helpers/latent-fixtures.ts";
 import { scratchDir } from "./helpers/temp.ts";
 import { writeTestVae } from "./helpers/test-vae.ts";
 
@@ -74,20 +80,7 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return worst;
 };
 
-const encode = (out: string, ...more: string[]) =>
-  diffit(
-    "encode",
-    "--vae-encoder",
-    vae.encoder,
-    "--data",
-    images,
-    "--spec",
-    spec,
-    "-o",
-    out,
-    "--no-progress",
-    ...more,
-  );
+const encode = (out: string, ...more: string[]) => encodeWith(vae.encoder, images, spec, out, ...more);
 
 // onnxruntime may sum a batch of 4 in another order than a batch of 1: float32 rounding of
 // latents of size ~1 (× 0.18) stays below 1e-6; 1e-5 fails on any real difference.
@@ -150,20 +143,7 @@ describe("diffit encode", () => {
       ["plain", plain.encoder],
     ] as const;
     for (const [tag, encoder] of runs) {
-      const r = await diffit(
-        "encode",
-        "--vae-encoder",
-        encoder,
-        "--data",
-        images,
-        "--spec",
-        spec,
-        "-o",
-        join(root, tag),
-        "--no-progress",
-        "--seed",
-        "1",
-      );
+      const r = await encodeWith(encoder, images, spec, join(root, tag), "--seed", "1");
       expect(r.code, r.err).toBe(0);
     }
     const two = samples(join(root, "two"), 1);
@@ -196,17 +176,7 @@ describe("diffit encode", () => {
   it("refuses an encoder whose latents do not fit the spec, naming both shapes, before writing anything", async () => {
     const three = writeTestVae(root, { channels: 3 }, "-3ch");
     const out = join(root, "refused");
-    const declared = await diffit(
-      "encode",
-      "--vae-encoder",
-      three.encoder,
-      "--data",
-      images,
-      "--spec",
-      spec,
-      "-o",
-      out,
-    );
+    const declared = await encodeWith(three.encoder, images, spec, out);
     expect(declared.code).toBe(1);
     expect(declared.err).toContain(
       "returns mean [N, 3, h, w], but spec latent-test takes [N, 4, 8, 8] latents",
@@ -249,31 +219,30 @@ describe("diffit encode", () => {
     expect(samples(out, 3).shards[0]?.info.seed).toBe(5);
   });
 
+  it("stops at an unreadable image, naming it; --skip-bad skips it (and its mirror image) and counts it", async () => {
+    const broken = writeImageFolder(join(root, "broken"), CLASSES, 2, SIZE);
+    writeFileSync(join(broken, "bees", "0.png"), "not a png");
+    const stopped = await encodeWith(vae.encoder, broken, spec, join(root, "broken-out"));
+    expect(stopped.code).toBe(1);
+    expect(stopped.err).toContain(join(broken, "bees", "0.png"));
+    expect(stopped.err).toContain("--skip-bad");
+    const out = join(root, "skipped");
+    const r = await encodeWith(vae.encoder, broken, spec, out, "--skip-bad", "--flip", "--shard-size", "2");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain("1 unreadable image(s) skipped");
+    const { shards, labels } = samples(out, 2);
+    expect(shards.map((s) => [s.count, s.place.skipped])).toEqual([
+      [4, 0],
+      [2, 1],
+    ]);
+    expect(labels).toEqual([0, 0, 0, 0, 1, 1]);
+  });
+
   it("refuses an image-space spec, and a latent dataset as its input", async () => {
-    const image = await diffit(
-      "encode",
-      "--vae-encoder",
-      vae.encoder,
-      "--data",
-      images,
-      "--spec",
-      "specs/tiny-fmnist.json",
-      "-o",
-      join(root, "x"),
-    );
+    const image = await encodeWith(vae.encoder, images, "specs/tiny-fmnist.json", join(root, "x"));
     expect(image.code).toBe(2);
     expect(image.err).toContain("is an image-space spec");
-    const twice = await diffit(
-      "encode",
-      "--vae-encoder",
-      vae.encoder,
-      "--data",
-      join(root, "mean"),
-      "--spec",
-      spec,
-      "-o",
-      join(root, "x"),
-    );
+    const twice = await encodeWith(vae.encoder, join(root, "mean"), spec, join(root, "x"));
     expect(twice.code).toBe(1);
     expect(twice.err).toContain("holds latents already");
   });

@@ -13,8 +13,9 @@ import { loadWeights } from "../src/runtime/checkpoint/model-checkpoint.ts";
 import { shardName } from "../src/runtime/data/latent-shards.ts";
 import { imageGrid } from "../src/runtime/images/png.ts";
 import { decodeLatents } from "../src/runtime/onnx/vae-decoder.ts";
+import { MetricsLog } from "../src/runtime/training/reporting.ts";
 import { sampleGrid } from "../src/runtime/training/trainer.ts";
-import { diffit, writeImageFolder, writeLatentSpec } from "./helpers/latent-fixtures.ts";
+import { diffit, encodeWith, writeImageFolder, writeLatentSpec } from "./helpers/latent-fixtures.ts";
 import { scratchDir } from "./helpers/temp.ts";
 import { writeTestVae } from "./helpers/test-vae.ts";
 
@@ -29,19 +30,7 @@ beforeAll(async () => {
   spec = writeLatentSpec(join(root, "spec.json"), 2);
   vae = writeTestVae(root);
   latents = join(root, "latents");
-  const r = await diffit(
-    "encode",
-    "--vae-encoder",
-    vae.encoder,
-    "--data",
-    images,
-    "--spec",
-    spec,
-    "-o",
-    latents,
-    "--flip",
-    "--no-progress",
-  );
+  const r = await encodeWith(vae.encoder, images, spec, latents, "--flip");
   if (r.code !== 0) throw new Error(r.err);
 }, 60_000);
 
@@ -64,11 +53,7 @@ const train = (out: string, ...more: string[]) =>
   );
 
 const png = (path: string) => PNG.sync.read(readFileSync(path));
-const losses = (dir: string) =>
-  readFileSync(join(dir, "metrics.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => (JSON.parse(l) as { loss: number }).loss);
+const losses = (dir: string) => new MetricsLog(join(dir, "metrics.jsonl")).read().map((m) => m.loss);
 
 describe("latent DiffiT from images to samples", () => {
   it.each(["onnx", "tfjs"])(
@@ -204,21 +189,7 @@ describe("what diffit train refuses of latent data", () => {
   it("an incomplete dataset, a damaged shard, and shards of two encodes", async () => {
     const dir = join(root, "sharded");
     const encode = (out: string, ...more: string[]) =>
-      diffit(
-        "encode",
-        "--vae-encoder",
-        vae.encoder,
-        "--data",
-        images,
-        "--spec",
-        spec,
-        "-o",
-        out,
-        "--shard-size",
-        "2",
-        "--no-progress",
-        ...more,
-      );
+      encodeWith(vae.encoder, images, spec, out, "--shard-size", "2", ...more);
     expect((await encode(dir)).code).toBe(0);
     // The last --data given is the one train reads.
     const load = (data: string) => train(join(root, "x"), "--steps", "1", "--data", data);

@@ -56,3 +56,19 @@ export async function diffit(...args: string[]): Promise<{ code: number; out: st
   });
   return { code, out: out.join("\n"), err: err.join("\n") };
 }
+
+/** `diffit encode` of `data` with `encoder` for `spec` into `out`, without a progress bar. */
+export const encodeWith = (encoder: string, data: string, spec: string, out: string, ...more: string[]) =>
+  diffit(
+    "encode",
+    "--vae-encoder",
+    encoder,
+    "--data",
+    data,
+    "--spec",
+    spec,
+    "-o",
+    out,
+    "--no-progress",
+    ...more,
+  );

@@ -159,7 +159,8 @@ async function encodeShard(
       try {
         source.read(i, images, n * per);
       } catch (e) {
-        if (!(o.skipBad && e instanceof InputError)) throw e;
+        if (!(e instanceof InputError)) throw e;
+        if (!o.skipBad) throw new InputError(`${e.message} (use --skip-bad to skip unreadable files)`);
         if (skipped++ === 0) o.log(`skipped ${source.name(i)}: ${e.message}`);
         continue;
       }
