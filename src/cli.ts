@@ -14,6 +14,7 @@ import {
   summary,
 } from "./commands/context.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerEncode } from "./commands/encode.ts";
 import { registerEval } from "./commands/eval.ts";
 import { registerExport } from "./commands/export.ts";
 import { registerExportWeights } from "./commands/export-weights.ts";
@@ -196,6 +197,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     );
 
   registerTrain(program, { io, setExit });
+  registerEncode(program, { io, setExit });
   registerSample(program, { io, setExit });
   registerDemo(program, { io, setExit });
   registerExport(program, { io, setExit });

@@ -48,8 +48,31 @@ export function statRegularFile(path: string, what: string): Stats {
  * again after opening, so a path swapped for a FIFO between the two checks cannot block.
  */
 export function readRegularFile(path: string, options: ReadOptions): Buffer {
-  const { what } = options;
   const max = Math.min(options.maxBytes ?? LIMITS.fileBytes, LIMITS.fileBytes);
+  return withRegularFile(path, options.what, (fd, size) => {
+    if (size > max) {
+      throw new InputError(
+        `${path} is ${formatBytes(size)}, more than the ${formatBytes(max)} diffit reads as a ${options.what}${options.hint ? `; ${options.hint}` : ""}`,
+      );
+    }
+    return readAt(fd, size);
+  });
+}
+
+/**
+ * The first `bytes` bytes of a regular file (fewer when it is shorter) and its size: what a
+ * reader of a file's header needs, without reading the rest.
+ */
+export function readRegularFileStart(
+  path: string,
+  bytes: number,
+  what: string,
+): { head: Buffer; size: number } {
+  return withRegularFile(path, what, (fd, size) => ({ head: readAt(fd, Math.min(bytes, size)), size }));
+}
+
+/** Runs `f` on a regular file opened non-blocking and checked again after opening. */
+function withRegularFile<T>(path: string, what: string, f: (fd: number, size: number) => T): T {
   statRegularFile(path, what);
   let fd: number;
   try {
@@ -60,23 +83,23 @@ export function readRegularFile(path: string, options: ReadOptions): Buffer {
   try {
     const s = fstatSync(fd);
     if (!s.isFile()) throw notRegular(path, s, what);
-    if (s.size > max) {
-      throw new InputError(
-        `${path} is ${formatBytes(s.size)}, more than the ${formatBytes(max)} diffit reads as a ${what}${options.hint ? `; ${options.hint}` : ""}`,
-      );
-    }
-    const buf = Buffer.allocUnsafe(s.size);
-    let off = 0;
-    while (off < s.size) {
-      // One read takes at most 2 GiB - 1 (a larger length overflows): read in 1 GiB pieces.
-      const n = readSync(fd, buf, off, Math.min(s.size - off, 2 ** 30), off);
-      if (n === 0) break; // the file shrank while being read
-      off += n;
-    }
-    return off === s.size ? buf : buf.subarray(0, off);
+    return f(fd, s.size);
   } finally {
     closeSync(fd);
   }
+}
+
+/** The first `length` bytes of an open file (fewer if it shrank while being read). */
+function readAt(fd: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let off = 0;
+  while (off < length) {
+    // One read takes at most 2 GiB - 1 (a larger length overflows): read in 1 GiB pieces.
+    const n = readSync(fd, buf, off, Math.min(length - off, 2 ** 30), off);
+    if (n === 0) break; // the file shrank while being read
+    off += n;
+  }
+  return off === length ? buf : buf.subarray(0, off);
 }
 
 export function readRegularTextFile(path: string, options: ReadOptions): string {

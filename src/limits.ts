@@ -87,6 +87,19 @@ export const LIMITS = {
    * 47 MB, EMNIST's largest 640 MB); a gzip member is inflated only up to what its header declares.
    */
   idxBytes: 1 * GiB,
+  /**
+   * Bytes of one latent shard of `diffit encode` (read whole; the default 1024 images of 256²
+   * SD-VAE latents with flipped copies are 32 MiB).
+   */
+  latentShardBytes: 2 * GiB,
+  /** Shards of one latent dataset (ImageNet-1k in 1024-image shards: 1252). */
+  latentShards: 100_000,
+  /**
+   * Bytes of the latents of one dataset, all held in memory while training (the 100 classes of
+   * ImageNet-100 at 256², with flips, are 4 GiB; the whole of ImageNet-1k is ~40 GiB: train on a
+   * subset, or encode without --flip).
+   */
+  latentDatasetBytes: 8 * GiB,
   /** Bytes of the pickle of a torch.save zip, unpacked (a state_dict's is ~100 KB, with optimizer state a few MB). */
   pickleBytes: 256 * MiB,
   /**

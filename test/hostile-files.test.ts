@@ -12,6 +12,7 @@ import { type CorpusCase, type CorpusResult, corpusFailures, runCorpus } from ".
 import { type Fixtures, makeFixtures } from "./helpers/hostile/fixtures.ts";
 import { idxCases } from "./helpers/hostile/idx-cases.ts";
 import { imageCases } from "./helpers/hostile/image-cases.ts";
+import { latentCases } from "./helpers/hostile/latent-cases.ts";
 import { onnxCases } from "./helpers/hostile/onnx-cases.ts";
 import { ptCases } from "./helpers/hostile/pt-cases.ts";
 import { stateCases } from "./helpers/hostile/state-cases.ts";
@@ -19,7 +20,7 @@ import { validWeightsCases, weightsCases } from "./helpers/hostile/weights-cases
 
 /** Every refusal must say what to do about it, besides what is wrong. */
 const FIX =
-  /re-save|use another|give |pass |train again|diffit import|--model|export (it|the model) again|download|--force|--skip-bad|resize|--init|--spec|written before|check the|keep the|start over|a data folder holds|use a subset|conditioning\.classes to|one download|convert it|save the state_dict/;
+  /re-save|use another|give |pass |train again|diffit encode|--limit|--shard-size|diffit import|--model|export (it|the model) again|download|--force|--skip-bad|resize|--init|--spec|written before|check the|keep the|start over|a data folder holds|use a subset|conditioning\.classes to|one download|convert it|save the state_dict/;
 
 const dir = mkdtempSync(join(tmpdir(), "diffit-hostile-"));
 let fx: Fixtures;
@@ -34,6 +35,7 @@ beforeAll(async () => {
   families.set("idx", idxCases(fx));
   families.set("images", imageCases(fx));
   families.set("pt", ptCases(fx));
+  families.set("latents", latentCases(fx));
   const all = [...families.values()].flat();
   for (const c of all) if (c.exit === 1) c.expect.push(FIX);
   results = await runCorpus(all, { timeoutMs: 30_000 });
@@ -72,6 +74,10 @@ describe("hostile files", () => {
       const r = results.find((x) => x.name === c.name);
       expect(r?.output ?? "lost").not.toMatch(/--lr|--grad-clip|last good checkpoint/);
     }
+  });
+
+  it("latents: every latent dataset refused by name, in time and memory", () => {
+    expect(corpusFailures(families.get("latents") ?? [], results)).toEqual([]);
   });
 
   // A smaller corpus: the pickle reader has its own hostile-input tests in checkpoint-import.test.ts.

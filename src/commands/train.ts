@@ -8,10 +8,12 @@ import { UsageError } from "../errors.ts";
 import { BACKENDS, describeBackend, selectBackend } from "../runtime/backend.ts";
 import { loadWeights } from "../runtime/checkpoint/model-checkpoint.ts";
 import type { Dataset } from "../runtime/data/dataset.ts";
-import { loadData } from "../runtime/data/load-data.ts";
+import { loadData, loadLatentData } from "../runtime/data/load-data.ts";
+import { checkVaeDecoder, SD_LATENT_SCALE } from "../runtime/onnx/vae-decoder.ts";
 import { withOutputLock } from "../runtime/output-lock.ts";
 import { runSweep, type SharedTrainOptions } from "../runtime/sweep/run-sweep.ts";
 import { sweepMarkdown } from "../runtime/sweep/sweep-results.ts";
+import type { GridDecoder } from "../runtime/training/grid-picture.ts";
 import { chooseEngine, describePlan, planStep, trainOnnx } from "../runtime/training/onnx-engine.ts";
 import { train, trainPaths } from "../runtime/training/trainer.ts";
 import {
@@ -51,6 +53,7 @@ interface TrainFlags {
   flip?: boolean;
   skipBad?: boolean;
   limit?: number;
+  vaeDecoder?: string;
   maxMinutes?: number;
   variant?: string;
   backend?: string;
@@ -92,19 +95,48 @@ function trainOptions(entry: ResolvedEntry, o: TrainFlags): SharedTrainOptions {
   };
 }
 
-function loadTrainingData(io: Io, entry: ResolvedEntry, o: TrainFlags): Dataset {
+/** The training data of `entry`: images for an image-space spec, a latent dataset for a latent one. */
+function loadTrainingData(io: Io, entry: ResolvedEntry, specFile: string, o: TrainFlags): Dataset {
   const t0 = performance.now();
-  const data = loadData(o.data, {
-    size: entry.spec.input.size,
-    channels: entry.spec.input.channels,
-    split: "train",
-    limit: o.limit,
-    skipBad: o.skipBad,
-  });
+  const { spec } = entry;
+  const { size, channels } = spec.input;
+  const data =
+    spec.family === "latent"
+      ? loadLatentData(
+          o.data,
+          { name: entry.name, file: specFile, size, channels, classes: spec.conditioning.classes },
+          o.limit,
+        )
+      : loadData(o.data, { size, channels, split: "train", limit: o.limit, skipBad: o.skipBad });
+  const what = data.latents
+    ? `latents (${data.latents.latent}${data.latents.flip ? ", with mirror images" : ""}, × ${data.latents.scale})`
+    : "images";
   io.err(
-    `data: ${data.count} images in ${data.classNames.length} classes from ${o.data}${data.skipped ? ` (${data.skipped} unreadable skipped)` : ""} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `data: ${data.count} ${what} in ${data.classNames.length} classes from ${o.data}${data.skipped ? ` (${data.skipped} unreadable skipped)` : ""} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   return data;
+}
+
+/**
+ * The flags that depend on the spec's family, checked before any work: --flip is for pixels,
+ * --vae-decoder for latents (and the decoder file must take the spec's latents).
+ */
+function checkFamilyFlags(entry: ResolvedEntry, o: TrainFlags): void {
+  const { spec } = entry;
+  if (spec.family === "latent" && o.flip)
+    throw new UsageError(
+      "--flip mirrors the images being trained on, and a latent spec trains on VAE latents: mirroring a latent does not give the latent of the mirror image. Encode with `diffit encode --flip`, which stores each image's mirror image as an extra sample, and train without --flip",
+    );
+  if (!o.vaeDecoder) return;
+  if (spec.family !== "latent")
+    throw new UsageError(`--vae-decoder decodes latents; ${entry.name} is an image-space spec`);
+  checkVaeDecoder(o.vaeDecoder, spec.input.channels, spec.input.size, spec.input.size);
+}
+
+/** The grids' VAE decoder, with the scale the dataset's latents were multiplied by. */
+function gridDecoder(data: Dataset, o: TrainFlags): { vaeDecoder?: GridDecoder } {
+  if (!o.vaeDecoder) return {};
+  return { vaeDecoder: { path: o.vaeDecoder, scale: data.latents?.scale ?? SD_LATENT_SCALE } };
 }
 
 /** `diffit train --sweep`: every variant, same data, seeds and budget; results per variant. */
@@ -123,6 +155,7 @@ async function trainSweep(io: Io, o: TrainFlags & { sweep: string }): Promise<nu
   const [first] = entries;
   if (!first) throw new UsageError(`${o.sweep} holds no spec`);
   chooseEngine(first, o.engine); // an unknown --engine is a usage error before any work
+  checkFamilyFlags(first, o);
   const shared = trainOptions(first, o);
   const different = entries.find((e) => JSON.stringify(trainOptions(e, o)) !== JSON.stringify(shared));
   if (different)
@@ -131,14 +164,14 @@ async function trainSweep(io: Io, o: TrainFlags & { sweep: string }): Promise<nu
     );
   const backend = await selectBackend(o.backend);
   io.err(describeBackend(backend));
-  const data = loadTrainingData(io, first, o);
+  const data = loadTrainingData(io, first, o.sweep, o);
   const outDir = o.out ?? join("out", "sweeps", basename(o.sweep).replace(/\.(json|ts)$/, ""));
   io.err(`sweep: ${entries.length} variant(s), ${shared.steps} steps each → ${outDir}`);
   const r = await runSweep(entries, data, {
     sweep: o.sweep,
     outDir,
     dataPath: o.data,
-    train: shared,
+    train: { ...shared, ...gridDecoder(data, o) },
     engine: o.engine,
     evaluation: o.eval
       ? {
@@ -164,7 +197,13 @@ async function trainSweep(io: Io, o: TrainFlags & { sweep: string }): Promise<nu
 }
 
 /** `diffit train <spec>` into `outDir`, whose lock the caller holds; returns the exit code. */
-async function trainOne(io: Io, entry: ResolvedEntry, outDir: string, o: TrainFlags): Promise<number> {
+async function trainOne(
+  io: Io,
+  entry: ResolvedEntry,
+  specFile: string,
+  outDir: string,
+  o: TrainFlags,
+): Promise<number> {
   const paths = trainPaths(outDir);
   if (o.resume && !existsSync(paths.state))
     throw new UsageError(`nothing to resume: ${paths.state} does not exist`);
@@ -174,6 +213,7 @@ async function trainOne(io: Io, entry: ResolvedEntry, outDir: string, o: TrainFl
     );
   }
   const { engine, note } = chooseEngine(entry, o.engine);
+  checkFamilyFlags(entry, o);
   if (engine === "tfjs" && o.replicas)
     throw new UsageError(
       "--replicas applies to the ONNX engine only: the tfjs engine runs one model (use --engine onnx)",
@@ -182,10 +222,12 @@ async function trainOne(io: Io, entry: ResolvedEntry, outDir: string, o: TrainFl
   io.err(describeBackend(backend));
   io.err(note);
   if (engine === "onnx") io.err(describePlan(planStep(entry, trainOptions(entry, o))));
-  const data = loadTrainingData(io, entry, o);
+  const data = loadTrainingData(io, entry, specFile, o);
+  const decoder = gridDecoder(data, o);
   const init = o.init ? loadWeights(o.init, buildGraph(entry.spec)).weights : undefined;
   const result = await (engine === "onnx" ? trainOnnx : train)(entry, data, {
     ...trainOptions(entry, o),
+    ...decoder,
     outDir,
     resume: o.resume ?? false,
     log: io.err,
@@ -219,7 +261,7 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
     .argument("[spec]", "spec file (or give --sweep)")
     .option(
       "--data <path>",
-      "folder of IDX files (MNIST/Fashion-MNIST) or of class sub-folders of PNG/JPEG images",
+      "folder of IDX files (MNIST/Fashion-MNIST) or of class sub-folders of PNG/JPEG images; for a latent spec, a latent dataset of diffit encode",
       DEFAULT_DATA,
     )
     .option(
@@ -270,13 +312,20 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
       500,
     )
     .option("--sample-steps <n>", "Heun steps for the sample grids", positiveInt("--sample-steps"), 12)
-    .option("--flip", "random horizontal flips")
+    .option(
+      "--flip",
+      "random horizontal flips (image-space specs; latent datasets hold theirs: diffit encode --flip)",
+    )
     .option("--skip-bad", "skip unreadable images (counted) instead of stopping")
     .option("--limit <n>", "use only the first n training images", positiveInt("--limit"))
     .option(
       "--max-minutes <m>",
       "stop (with a checkpoint) after this much time",
       positiveNumber("--max-minutes"),
+    )
+    .option(
+      "--vae-decoder <onnx>",
+      "latent specs: decode the sample grids' latents with this VAE decoder (ONNX) into images",
     )
     .option("--variant <name>", "the variant to train, for specs with variants")
     .option("--backend <name>", `tfjs backend: ${BACKENDS.join(", ")}`)
@@ -326,6 +375,6 @@ export function registerTrain(program: Command, { io, setExit }: CommandContext)
       const outDir = o.out ?? join("out", "train", entry.name);
       if (o.resume && o.init) throw new UsageError("--resume and --init exclude each other");
       // Taken before the folder's state is looked at: a run still training there would change it.
-      setExit(await withOutputLock(outDir, { log: io.err }, () => trainOne(io, entry, outDir, o)));
+      setExit(await withOutputLock(outDir, { log: io.err }, () => trainOne(io, entry, file, outDir, o)));
     });
 }

@@ -3,7 +3,7 @@
 // raw little-endian tensor bytes. Parsing validates every offset before touching data.
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { InputError } from "../../errors.ts";
-import { readRegularFile } from "../../files.ts";
+import { readRegularFile, readRegularFileStart } from "../../files.ts";
 import { formatBytes, LIMITS } from "../../limits.ts";
 import { writeError } from "../write-error.ts";
 
@@ -120,20 +120,29 @@ function foreignFormatHint(buf: Uint8Array): string {
 
 const FIX = "re-save the file, or use another checkpoint";
 
-/** The header JSON object, after checking its length, encoding and syntax. */
-function readHeader(buf: Uint8Array, source: string): { header: Record<string, unknown>; dataStart: number } {
+/** The header's length from the first 8 bytes of a file of `fileLength` bytes, checked against both. */
+function headerLength(buf: Uint8Array, source: string, fileLength: number): number {
   if (buf.byteLength < 8)
     throw new SafetensorsError(
       `${source}: not a safetensors file: ${buf.byteLength} bytes, too short for the 8-byte header length${foreignFormatHint(buf)}`,
     );
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(buf.byteLength - 8) || headerLength > BigInt(LIMITS.safetensorsHeaderBytes)) {
+  const length = view.getBigUint64(0, true);
+  if (length > BigInt(fileLength - 8) || length > BigInt(LIMITS.safetensorsHeaderBytes)) {
     throw new SafetensorsError(
-      `${source}: not a safetensors file: header length ${headerLength} exceeds the file (${buf.byteLength} bytes)${headerLength > BigInt(LIMITS.safetensorsHeaderBytes) ? ` and the ${formatBytes(LIMITS.safetensorsHeaderBytes)} limit` : ""}${foreignFormatHint(buf)}`,
+      `${source}: not a safetensors file: header length ${length} exceeds the file (${fileLength} bytes)${length > BigInt(LIMITS.safetensorsHeaderBytes) ? ` and the ${formatBytes(LIMITS.safetensorsHeaderBytes)} limit` : ""}${foreignFormatHint(buf)}`,
     );
   }
-  const length = Number(headerLength);
+  return Number(length);
+}
+
+/** The header JSON object, after checking its length, encoding and syntax. */
+function readHeader(
+  buf: Uint8Array,
+  source: string,
+  fileLength = buf.byteLength,
+): { header: Record<string, unknown>; dataStart: number } {
+  const length = headerLength(buf, source, fileLength);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, 8 + length));
@@ -253,21 +262,46 @@ function checkOverlaps(spans: Span[], source: string): void {
  */
 export function decodeSafetensors(buf: Uint8Array, source = "safetensors data"): SafetensorsFile {
   const { header, dataStart } = readHeader(buf, source);
-  const dataLength = buf.byteLength - dataStart;
+  const { entries, metadata } = checkHeader(header, source, buf.byteLength - dataStart);
   const tensors = new Map<string, StoredTensor>();
-  const spans: Span[] = [];
+  for (const { tensor, span } of entries)
+    tensors.set(span.name, { ...tensor, bytes: buf.subarray(dataStart + span.begin, dataStart + span.end) });
+  return { tensors, metadata };
+}
+
+/** Every tensor entry and the metadata of a header whose data part holds `dataLength` bytes. */
+function checkHeader(header: Record<string, unknown>, source: string, dataLength: number) {
+  const entries: ReturnType<typeof readTensor>[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
-    if (name === "__metadata__") {
-      metadata = readMetadata(entry, source);
-      continue;
-    }
-    const { tensor, span } = readTensor(name, entry, source, dataLength);
-    spans.push(span);
-    tensors.set(name, { ...tensor, bytes: buf.subarray(dataStart + span.begin, dataStart + span.end) });
+    if (name === "__metadata__") metadata = readMetadata(entry, source);
+    else entries.push(readTensor(name, entry, source, dataLength));
   }
-  checkOverlaps(spans, source);
-  return { tensors, metadata };
+  checkOverlaps(
+    entries.map((e) => e.span),
+    source,
+  );
+  return { entries, metadata };
+}
+
+/** A safetensors file's tensors (without their data) and metadata. */
+export interface SafetensorsHeader {
+  tensors: Map<string, Omit<StoredTensor, "bytes">>;
+  metadata: Record<string, string>;
+}
+
+/**
+ * The header of a safetensors file, validated as decodeSafetensors validates it (offsets against
+ * the file's size), without reading the tensor data: what a resumed run checks of the files an
+ * earlier run wrote.
+ */
+export function readSafetensorsHeader(path: string, what: string): SafetensorsHeader {
+  const first = readRegularFileStart(path, 8, what);
+  const length = headerLength(first.head, path, first.size);
+  const { head, size } = readRegularFileStart(path, 8 + length, what);
+  const { header, dataStart } = readHeader(head, path, size);
+  const { entries, metadata } = checkHeader(header, path, size - dataStart);
+  return { tensors: new Map(entries.map((e) => [e.span.name, e.tensor])), metadata };
 }
 
 /** The temporary file writeFileAtomic writes first: `<path>.tmp-<pid>`. */

@@ -1,12 +1,14 @@
-// In-memory image datasets in the IR's layout: channels-last float32 in [−1, 1], with integer
-// labels. Every source (IDX, image folders) is converted once to this form.
+// In-memory datasets in the IR's layout: channels-last float32 with integer labels. Every source
+// (IDX, image folders: images in [−1, 1]; latent datasets of `diffit encode`: scaled VAE
+// latents) is converted once to this form, which both training engines read.
 import { InputError } from "../../errors.ts";
 import { LIMITS } from "../../limits.ts";
 import { readIdx } from "./idx.ts";
+import type { LatentDatasetInfo } from "./latent-shards.ts";
 import { areaMean, centredSquare } from "./resample.ts";
 
 export interface Dataset {
-  /** [count, size, size, channels], values in [−1, 1]. */
+  /** [count, size, size, channels]: images in [−1, 1], or latents × their scale. */
   images: Float32Array;
   labels: Int32Array;
   count: number;
@@ -15,6 +17,8 @@ export interface Dataset {
   classNames: string[];
   /** Files skipped as unreadable (image folders with --skip-bad). */
   skipped: number;
+  /** How the latents of a latent dataset were made (absent for images). */
+  latents?: LatentDatasetInfo;
 }
 
 /** What a --data folder holds, for messages about one that holds nothing usable. */
@@ -63,13 +67,17 @@ export function fitGray(
   }
 }
 
-/** An IDX image file and its label file (MNIST / Fashion-MNIST), gzipped or not. */
-export function loadIdxDataset(
-  imagesFile: string,
-  labelsFile: string,
-  size: number,
-  limit?: number,
-): Dataset {
+/** The checked contents of an IDX image file and its label file: n images of h×w bytes. */
+export interface IdxImages {
+  pixels: Uint8Array;
+  labels: Uint8Array;
+  n: number;
+  h: number;
+  w: number;
+}
+
+/** An IDX image file and its label file, read and checked against each other. */
+export function readIdxImages(imagesFile: string, labelsFile: string): IdxImages {
   const imgs = readIdx(imagesFile);
   const labs = readIdx(labelsFile);
   if (imgs.shape.length !== 3)
@@ -90,13 +98,28 @@ export function loadIdxDataset(
     throw new InputError(
       `${imagesFile} has ${n} images but ${labelsFile} has ${labs.shape[0]} labels; give the images and labels of one download`,
     );
+  return { pixels: imgs.data, labels: labs.data, n, h, w };
+}
+
+/** Class names of IDX labels: Fashion-MNIST's for labels 0–9, else the numbers. */
+export function idxClassNames(labels: ArrayLike<number>): string[] {
+  let maxLabel = 0;
+  for (let i = 0; i < labels.length; i++) maxLabel = Math.max(maxLabel, labels[i] ?? 0);
+  return maxLabel < 10 ? FASHION_MNIST_CLASSES : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
+}
+
+/** An IDX image file and its label file (MNIST / Fashion-MNIST), gzipped or not. */
+export function loadIdxDataset(
+  imagesFile: string,
+  labelsFile: string,
+  size: number,
+  limit?: number,
+): Dataset {
+  const { pixels, labels: bytes, n, h, w } = readIdxImages(imagesFile, labelsFile);
   const count = Math.min(n, limit ?? n);
   const images = new Float32Array(count * size * size);
   for (let i = 0; i < count; i++)
-    fitGray(imgs.data.subarray(i * h * w, (i + 1) * h * w), h, w, size, images, i * size * size);
-  const labels = Int32Array.from(labs.data.subarray(0, count));
-  const maxLabel = labels.reduce((m, l) => Math.max(m, l), 0);
-  const classNames =
-    maxLabel < 10 ? FASHION_MNIST_CLASSES : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
-  return { images, labels, count, size, channels: 1, classNames, skipped: 0 };
+    fitGray(pixels.subarray(i * h * w, (i + 1) * h * w), h, w, size, images, i * size * size);
+  const labels = Int32Array.from(bytes.subarray(0, count));
+  return { images, labels, count, size, channels: 1, classNames: idxClassNames(labels), skipped: 0 };
 }

@@ -32,7 +32,13 @@ function isDirectory(path: string): boolean {
  * square crop of a non-square image (as torchvision's Resize + CenterCrop; squashing would distort
  * it), area-resampled to size×size.
  */
-function fitImage(img: Decoded, size: number, channels: number, out: Float32Array, offset: number): void {
+export function fitImage(
+  img: Decoded,
+  size: number,
+  channels: number,
+  out: Float32Array,
+  offset: number,
+): void {
   const taps = centredSquare(img.width, img.height, size);
   // Channel c of the source pixel at (row, column) in the RGBA bytes.
   const channel = (c: number) => (row: number, column: number) =>
@@ -49,10 +55,13 @@ function fitImage(img: Decoded, size: number, channels: number, out: Float32Arra
   }
 }
 
-export function loadImageFolder(
-  dir: string,
-  o: { size: number; channels: number; limit?: number; skipBad?: boolean },
-): Dataset {
+/** The images of a folder of class sub-folders: sorted class names (labels 0..K−1), then sorted files. */
+export interface ImageFolderListing {
+  classNames: string[];
+  files: { file: string; label: number }[];
+}
+
+export function listImageFolder(dir: string): ImageFolderListing {
   const classNames = list(dir)
     .filter((d) => isDirectory(join(dir, d)))
     .sort();
@@ -68,6 +77,14 @@ export function loadImageFolder(
   });
   if (files.length === 0)
     throw new InputError(`${dir} has no PNG or JPEG images in its class folders; ${DATA_FOLDER_HELP}`);
+  return { classNames, files };
+}
+
+export function loadImageFolder(
+  dir: string,
+  o: { size: number; channels: number; limit?: number; skipBad?: boolean },
+): Dataset {
+  const { classNames, files } = listImageFolder(dir);
   const wanted = files.slice(0, o.limit ?? files.length);
   const per = o.size * o.size * o.channels;
   const images = new Float32Array(wanted.length * per);

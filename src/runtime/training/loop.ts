@@ -13,13 +13,14 @@ import { InputError } from "../../errors.ts";
 import { checkpointMetadata, saveWeights } from "../checkpoint/model-checkpoint.ts";
 import { DataOrder } from "../data/data-order.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { type Rgba, writePng } from "../images/png.ts";
+import { writePng } from "../images/png.ts";
 import { lockOutputFolder } from "../output-lock.ts";
 import { Rng } from "../random.ts";
 import { type StopRequests, type StopSignal, signalName, watchStopSignals } from "../signals.ts";
 import { WriteError, writingTo } from "../write-error.ts";
 import { learningRate } from "./adam.ts";
 import { type Batch, makeBatch } from "./batch.ts";
+import { type GridDecoder, type GridSamples, gridPicture } from "./grid-picture.ts";
 import { MetricsLog, progressBar, timeBudgetBar } from "./reporting.ts";
 import {
   type LoadedState,
@@ -58,6 +59,8 @@ export interface TrainOptions {
   init?: Map<string, Float32Array>;
   flip: boolean;
   progress: boolean;
+  /** Latent specs: decode the grids' latents with this VAE decoder before writing them. */
+  vaeDecoder?: GridDecoder;
   /** Stop (and checkpoint) after this many seconds. */
   maxSeconds?: number;
   /** Where notes for the user go (a resume with other settings, say). */
@@ -145,8 +148,11 @@ export const trainPaths = (outDir: string) => ({
   samples: join(outDir, "samples.png"),
 });
 
-/** A sample grid from EMA weights (trainer.ts samples with tfjs; passed in to keep this module engine-free). */
-export type GridOf = (weights: Map<string, Float32Array>) => Rgba | Promise<Rgba>;
+/**
+ * A sample grid's samples from EMA weights (each engine samples its own way; passed in to keep
+ * this module engine-free); gridPicture makes the PNG of them.
+ */
+export type GridOf = (weights: Map<string, Float32Array>) => GridSamples | Promise<GridSamples>;
 
 /**
  * A class-conditional spec embeds labels 0..classes−1 (and the null label `classes`): a larger
@@ -321,7 +327,7 @@ async function trainInFolder(
       if (step % o.checkpointEvery === 0 || step === o.steps) save();
       if (o.sampleEvery > 0 && step % o.sampleEvery === 0) {
         metrics.writeCurve(paths.lossCurve);
-        const image = await grid(emaOf(engine.state()));
+        const image = await gridPicture(await grid(emaOf(engine.state())), spec.input, o.vaeDecoder);
         writingTo(paths.samples, () => writePng(paths.samples, image));
         const numbered = join(o.outDir, `samples-${String(step).padStart(7, "0")}.png`);
         writingTo(numbered, () => writePng(numbered, image));

@@ -30,13 +30,13 @@ import {
 import { InputError, UsageError } from "../../errors.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { GaussianDiffusion } from "../diffusion/ddpm.ts";
-import { imageGrid, type Rgba } from "../images/png.ts";
 import { initialValues } from "../init.ts";
 import { withTemporaryExport } from "../onnx/export-model.ts";
 import { nhwcToNchw } from "../onnx/layout.ts";
 import { onnxSamples, sampleWithOnnx } from "../onnx/onnx-sampler.ts";
 import type { Batch } from "./batch.ts";
 import { drawDropoutMasks } from "./dropout-mask.ts";
+import type { GridSamples } from "./grid-picture.ts";
 import { runTraining, type TrainOptions, type TrainResult } from "./loop.ts";
 import { type GradientOutputs, openRunners } from "./replicas.ts";
 import type { StateArray } from "./train-state.ts";
@@ -563,10 +563,10 @@ async function onnxGrid(
   weights: Map<string, Float32Array>,
   steps: number,
   seed: number,
-): Promise<Rgba> {
+): Promise<GridSamples> {
   const spec = entry.spec;
   const sampler = spec.sampling.sampler;
-  if (!onnxSamples(spec, sampler)) return sampleGrid(entry, weights, steps, seed).grid;
+  if (!onnxSamples(spec, sampler)) return sampleGrid(entry, weights, steps, seed);
   const { labels, count, columns } = gridLayout(spec);
   const { images } = await withTemporaryExport(entry, weights, (path) =>
     sampleWithOnnx(path, spec, count, {
@@ -577,8 +577,7 @@ async function onnxGrid(
       ...(labels ? { labels } : {}),
     }),
   );
-  const { size, channels } = spec.input;
-  return imageGrid(images, count, size, size, channels, columns);
+  return { values: images, count, columns };
 }
 
 export async function trainOnnx(entry: ResolvedEntry, data: Dataset, o: TrainOptions): Promise<TrainResult> {

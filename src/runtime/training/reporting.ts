@@ -131,17 +131,18 @@ export function timeBudgetBar(seconds: number, enabled: boolean, label = "train"
   };
 }
 
-/** A steps bar on stderr; `withLoss` false for work without a loss (sampling). */
+/** A steps bar on stderr; `withLoss` false for work without a loss (sampling); `unit` what it counts. */
 export function progressBar(
   total: number,
   start: number,
   enabled: boolean,
   label = "train",
   withLoss = true,
+  unit = "steps",
 ): Progress {
   if (!enabled) return NO_PROGRESS;
   const loss = withLoss ? " | loss {loss}" : "";
-  const bar = stderrBar(`${label} |{bar}| {value}/{total} steps${loss} | {ips} it/s | ETA {eta_formatted}`);
+  const bar = stderrBar(`${label} |{bar}| {value}/{total} ${unit}${loss} | {ips} it/s | ETA {eta_formatted}`);
   bar.start(total, start, { loss: "-", ips: "-" });
   return {
     update: (step, loss, ips) => bar.update(step, { loss: loss.toFixed(4), ips: ips.toFixed(2) }),

@@ -56,7 +56,14 @@ export function sampleGrid(
     });
     const values = images.dataSync() as Float32Array;
     images.dispose();
-    return { grid: imageGrid(values, n, size, size, channels, columns), nfe, values, labels };
+    return {
+      grid: imageGrid(values, n, size, size, channels, columns),
+      nfe,
+      values,
+      labels,
+      count: n,
+      columns,
+    };
   } finally {
     model.dispose();
   }
@@ -74,7 +81,7 @@ export async function train(entry: ResolvedEntry, data: Dataset, o: TrainOptions
           ddpmLoss(ddpm ?? GaussianDiffusion.fromConfig(diffusion), net, x, noise, levels, y);
   const parts = Math.ceil(o.batchSize / Math.max(1, Math.min(o.microBatch, o.batchSize)));
   const per = Math.ceil(o.batchSize / parts);
-  const grid = (weights: Weights) => sampleGrid(entry, weights, o.sampleSteps, o.seed).grid;
+  const grid = (weights: Weights) => sampleGrid(entry, weights, o.sampleSteps, o.seed);
   return runTraining(
     entry,
     data,
